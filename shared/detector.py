@@ -1,0 +1,179 @@
+"""The YOLO detector on ONNX Runtime: preprocess → predict → postprocess.
+
+One ``Detector`` per process, built after fork (an ONNX Runtime session must not cross
+a fork). The worker, ``shelfwatch detect``, the benchmarks and the training evaluation
+all call this class, so what is measured is what is served.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+
+from shared.imaging import Decoded, decode, letterbox
+
+
+@dataclass(frozen=True)
+class Detection:
+    class_id: int
+    class_name: str
+    confidence: float
+    box: tuple[float, float, float, float]  # x1, y1, x2, y2 in original-photo pixels
+
+    def to_dict(self) -> dict:
+        """The public shape, as the API and `shelfwatch detect --json` show it."""
+        return {"class": self.class_name, "confidence": round(self.confidence, 4),
+                "box": [round(v, 1) for v in self.box]}
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    version: str
+    file: str
+    sha256: str
+    classes: list[str]
+    input_size: int
+    conf_threshold: float
+    iou_threshold: float
+    max_det: int
+    raw: dict
+
+    @classmethod
+    def load(cls, model_path: Path) -> ModelCard:
+        card_path = Path(model_path).with_suffix(".json")
+        if not card_path.exists():
+            raise FileNotFoundError(f"model card {card_path} is missing beside {model_path}")
+        raw = json.loads(card_path.read_text())
+        return cls(
+            version=raw["version"],
+            file=raw["file"],
+            sha256=raw["sha256"],
+            classes=list(raw["classes"]),
+            input_size=int(raw["input_size"]),
+            conf_threshold=float(raw["conf_threshold"]),
+            iou_threshold=float(raw["iou_threshold"]),
+            max_det=int(raw["max_det"]),
+            raw=raw,
+        )
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+STRIDE = 32  # YOLO's largest downsampling: input sides must be multiples of it
+
+
+def counts_of(detections: list[Detection]) -> dict[str, int]:
+    return dict(sorted(Counter(d.class_name for d in detections).items()))
+
+
+class Detector:
+    def __init__(self, model_path: Path, threads: int = 1, conf_threshold: float | None = None,
+                 verify: bool = True, input_size: int | None = None):
+        model_path = Path(model_path)
+        self.card = ModelCard.load(model_path)
+        if verify and sha256_file(model_path) != self.card.sha256:
+            raise ValueError(f"{model_path} does not match the checksum in its model card")
+        self.size = input_size or self.card.input_size
+        # the same file at another input size finds other things: a version of its own
+        self.version = self.card.version + (f"@{self.size}" if self.size != self.card.input_size else "")
+        self.classes = self.card.classes
+        self.conf = self.card.conf_threshold if conf_threshold is None else conf_threshold
+        opts = ort.SessionOptions()
+        opts.intra_op_num_threads = threads
+        opts.inter_op_num_threads = 1
+        opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        inp = self.session.get_inputs()[0]
+        self.input_name = inp.name
+        # a dynamic-shape model takes rectangles (sides a multiple of the stride), a static one squares
+        self.stride = STRIDE if not all(isinstance(d, int) for d in inp.shape[2:]) else None
+
+    # --- the three stages -----------------------------------------------------------
+    def preprocess(self, photo: bytes) -> tuple[np.ndarray, tuple[Decoded, float, int, int]]:
+        """JPEG/PNG bytes → a CHW float tensor and what is needed to map boxes back."""
+        decoded = decode(photo, target_size=self.size)
+        img, r, px, py = letterbox(decoded.image, self.size, self.stride)
+        tensor = cv2.dnn.blobFromImage(img, 1 / 255.0, swapRB=True)[0]
+        return tensor, (decoded, r, px, py)
+
+    def predict(self, batch: np.ndarray) -> np.ndarray:
+        """(B, 3, S, S) float32 → raw YOLO output (B, 4 + classes, anchors)."""
+        return self.session.run(None, {self.input_name: batch})[0]
+
+    def postprocess(self, raw: np.ndarray, meta: tuple[Decoded, float, int, int]) -> list[Detection]:
+        decoded, r, px, py = meta
+        pred = raw.T  # (anchors, 4 + classes)
+        scores = pred[:, 4:]
+        cls = scores.argmax(1)
+        conf = scores[np.arange(len(cls)), cls]
+        keep = conf >= self.conf
+        if not keep.any():
+            return []
+        xywh, cls, conf = pred[keep, :4], cls[keep], conf[keep]
+        # class-aware NMS through one call: offset each class's boxes apart
+        boxes = np.empty_like(xywh)
+        boxes[:, :2] = xywh[:, :2] - xywh[:, 2:] / 2
+        boxes[:, 2:] = xywh[:, 2:]
+        shifted = boxes.copy()
+        shifted[:, :2] += (cls * 4 * self.size)[:, None]
+        kept = cv2.dnn.NMSBoxes(shifted.tolist(), conf.tolist(), self.conf,
+                                self.card.iou_threshold, top_k=self.card.max_det)
+        idx = np.asarray(kept, dtype=np.int64).reshape(-1)[: self.card.max_det]
+        k = (decoded.scale_to_original / r)
+        out = []
+        for i in idx:
+            x, y, w, h = boxes[i]
+            x1 = float(np.clip((x - px) * k, 0, decoded.width))
+            y1 = float(np.clip((y - py) * k, 0, decoded.height))
+            x2 = float(np.clip((x + w - px) * k, 0, decoded.width))
+            y2 = float(np.clip((y + h - py) * k, 0, decoded.height))
+            c = int(cls[i])
+            out.append(Detection(c, self.classes[c], float(conf[i]), (x1, y1, x2, y2)))
+        return out
+
+    # --- convenience ----------------------------------------------------------------
+    def detect_many(self, photos: list[bytes], batch: int = 1) -> list[list[Detection] | Exception]:
+        """Detections per photo; a photo that cannot be decoded yields its exception.
+
+        ``batch`` photos go through the model per call; 1 is fastest on this CPU
+        (measured in the benchmarks), larger values are supported for other hardware.
+        """
+        results: list[list[Detection] | Exception] = [[] for _ in photos]
+        ready: list[tuple[int, np.ndarray, tuple]] = []
+        for i, photo in enumerate(photos):
+            try:
+                tensor, meta = self.preprocess(photo)
+                ready.append((i, tensor, meta))
+            except Exception as exc:  # noqa: BLE001 - reported per photo
+                results[i] = exc
+        # only photos of one input shape share a model call: padding a photo further to
+        # match another's shape would change what the model sees at its edges
+        by_shape: dict[tuple, list] = {}
+        for item in ready:
+            by_shape.setdefault(item[1].shape, []).append(item)
+        chunks = [g[s : s + batch] for g in by_shape.values() for s in range(0, len(g), batch)]
+        for chunk in chunks:
+            raw = self.predict(np.stack([t for _, t, _ in chunk]))
+            for (i, _, meta), out in zip(chunk, raw, strict=True):
+                results[i] = self.postprocess(out, meta)
+        return results
+
+    def detect(self, photo: bytes) -> list[Detection]:
+        result = self.detect_many([photo])[0]
+        if isinstance(result, Exception):
+            raise result
+        return result

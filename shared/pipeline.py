@@ -1,0 +1,153 @@
+"""One worker batch: jobs from Postgres, photos from S3, detections back to Postgres.
+
+``process_batch`` is the whole worker path for up to ``BATCH_SIZE`` job ids. It is
+idempotent: a job that already has a result for the running model version is skipped,
+and the result insert is ``ON CONFLICT (job_id, model_version) DO NOTHING``, so a
+message delivered twice (broker redelivery, reaper) never writes twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from botocore.exceptions import ClientError
+from sqlalchemy import insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.detector import Detection as Found
+from shared.detector import Detector, counts_of
+from shared.imaging import PhotoError
+from shared.models import Detection, Job, JobStatus, Result
+from shared.storage import PhotoStore
+
+log = logging.getLogger(__name__)
+MAX_ATTEMPTS = 5
+
+
+@dataclass
+class BatchReport:
+    batch_id: str
+    done: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    retry: list[str] = field(default_factory=list)  # transient trouble: enqueue again
+    timings_ms: dict[str, float] = field(default_factory=dict)
+
+
+def _ids(job_ids: list[str]) -> list[uuid.UUID]:
+    seen: dict[uuid.UUID, None] = {}
+    for j in job_ids:
+        try:
+            seen[uuid.UUID(str(j))] = None
+        except ValueError:
+            log.warning("ignoring malformed job id %r", j)
+    return list(seen)
+
+
+def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: dict[str, Detector],
+                  job_ids: list[str]) -> BatchReport:
+    """Run one batch; ``detectors`` maps each mode (fast, accurate) to its detector."""
+    report = BatchReport(batch_id=str(uuid.uuid4()))
+    t0 = time.perf_counter()
+
+    # 1. claim: jobs not final, or final for an older model version (a re-scan)
+    with factory() as session, session.begin():
+        rows = session.execute(
+            select(Job.id, Job.tenant_id, Job.photo_key, Job.mode, Job.status, Job.model_version, Job.attempts)
+            .where(Job.id.in_(_ids(job_ids)))
+            .with_for_update(skip_locked=True)
+        ).all()
+        todo = []
+        for r in rows:
+            version = detectors[r.mode].version
+            if r.status in JobStatus.FINAL and (r.status == JobStatus.FAILED or r.model_version == version):
+                report.skipped.append(str(r.id))
+            else:
+                todo.append(r)
+        if todo:
+            session.execute(
+                update(Job).where(Job.id.in_([r.id for r in todo]))
+                .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1,
+                        started_at=datetime.now(UTC))
+            )
+    if not todo:
+        return report
+    t1 = time.perf_counter()
+
+    # 2. fetch concurrently, 3. detect
+    photos = store.get_many([r.photo_key for r in todo])
+    t2 = time.perf_counter()
+    # fetch errors stay as they are; every fetched photo gets its mode's detections
+    outcomes: list[list[Found] | Exception] = [p if isinstance(p, Exception) else [] for p in photos]
+    for mode, detector in detectors.items():
+        mine = [(i, p) for i, (r, p) in enumerate(zip(todo, photos, strict=True))
+                if r.mode == mode and isinstance(p, bytes)]
+        found = detector.detect_many([p for _, p in mine])
+        for (i, _), result in zip(mine, found, strict=True):
+            outcomes[i] = result
+    t3 = time.perf_counter()
+    n = len(todo)
+    timings = {"claim": (t1 - t0) * 1e3, "fetch": (t2 - t1) * 1e3, "detect_per_photo": (t3 - t2) * 1e3 / n}
+
+    # 4. one transaction for the whole batch
+    now = datetime.now(UTC)
+    with factory() as session, session.begin():
+        for row, outcome in zip(todo, outcomes, strict=True):
+            jid = str(row.id)
+            if isinstance(outcome, list):
+                _write_result(session, row.id, row.tenant_id, detectors[row.mode].version, outcome,
+                              report.batch_id, n, timings, now)
+                report.done.append(jid)
+            elif _is_permanent(outcome) or row.attempts + 1 >= MAX_ATTEMPTS:
+                code, reason = _failure(outcome)
+                session.execute(update(Job).where(Job.id == row.id).values(
+                    status=JobStatus.FAILED, failure_code=code, failure_reason=reason, finished_at=now))
+                report.failed.append(jid)
+            else:
+                log.warning("job %s: transient error, will retry: %r", jid, outcome)
+                session.execute(update(Job).where(Job.id == row.id).values(status=JobStatus.QUEUED))
+                report.retry.append(jid)
+    report.timings_ms = {**timings, "write": (time.perf_counter() - t3) * 1e3,
+                         "total": (time.perf_counter() - t0) * 1e3}
+    return report
+
+
+def _write_result(session: Session, job_id: uuid.UUID, tenant_id: str, version: str, found: list[Found], batch_id: str,
+                  batch_size: int, timings: dict, now: datetime) -> None:
+    result_id = session.execute(
+        pg_insert(Result)
+        .values(tenant_id=tenant_id, job_id=job_id, model_version=version, counts=counts_of(found),
+                detection_count=len(found), timings_ms={k: round(v, 2) for k, v in timings.items()},
+                batch_id=batch_id, batch_size=batch_size)
+        .on_conflict_do_nothing(index_elements=["job_id", "model_version"])
+        .returning(Result.id)
+    ).scalar_one_or_none()
+    if result_id is not None and found:
+        session.execute(insert(Detection), [
+            {"tenant_id": tenant_id, "result_id": result_id, "class_id": d.class_id, "class_name": d.class_name,
+             "confidence": d.confidence, "x1": d.box[0], "y1": d.box[1], "x2": d.box[2], "y2": d.box[3]}
+            for d in found
+        ])
+    session.execute(update(Job).where(Job.id == job_id).values(
+        status=JobStatus.DONE, model_version=version, finished_at=now, failure_code=None, failure_reason=None))
+
+
+def _is_permanent(exc: Exception) -> bool:
+    if isinstance(exc, PhotoError):
+        return True
+    if isinstance(exc, ClientError):
+        return exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404")
+    return False
+
+
+def _failure(exc: Exception) -> tuple[str, str]:
+    if isinstance(exc, PhotoError):
+        return exc.code, str(exc)
+    if isinstance(exc, ClientError) and _is_permanent(exc):
+        return "photo_missing", "the photo is no longer in object storage"
+    return "internal_error", f"{type(exc).__name__}: {exc}"[:500]

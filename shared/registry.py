@@ -1,0 +1,51 @@
+"""Which model serves which mode: ``models/registry.json``, changed only by promotion.
+
+Two modes trade speed for accuracy: ``fast`` and ``accurate``. Each names a model file
+in ``models/`` and the input size it runs at (the committed models have dynamic input
+shapes, so one file can serve both at different sizes). A model's version as recorded
+in results is its card's version, plus ``@<size>`` when it runs at another size than the
+card's, so counts from different set-ups are never mixed up.
+
+``MODEL_PATH``, when set, overrides the registry: every mode runs that file at its
+card's size (tests and benchmarks pin a model this way).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+MODES = ("fast", "accurate")
+DEFAULT_MODE = "accurate"
+
+
+@dataclass(frozen=True)
+class ModeSpec:
+    mode: str
+    model: Path
+    input_size: int | None  # None: the card's size
+
+
+def registry_path(models_dir: Path) -> Path:
+    return Path(models_dir) / "registry.json"
+
+
+def load(models_dir: Path) -> dict:
+    path = registry_path(models_dir)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: promote a model with `shelfwatch models promote`")
+    return json.loads(path.read_text())
+
+
+def resolve(models_dir: Path, model_path: Path | None) -> dict[str, ModeSpec]:
+    """The model and input size each mode runs with."""
+    if model_path:
+        return {m: ModeSpec(m, Path(model_path), None) for m in MODES}
+    reg = load(models_dir)
+    return {m: ModeSpec(m, Path(models_dir) / reg["modes"][m]["model"], reg["modes"][m].get("input_size"))
+            for m in MODES}
+
+
+def save(models_dir: Path, registry: dict) -> None:
+    registry_path(models_dir).write_text(json.dumps(registry, indent=2) + "\n")

@@ -1,0 +1,68 @@
+"""The one configuration object for every role (gateway, worker, CLI, tests).
+
+Values come from the environment, then from the env file written by
+``shelfwatch services up`` (``.shelfwatch/local.env`` by default), then the defaults
+below. Nothing else in the project reads ``os.environ``.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+LOCAL_ENV_FILE = ROOT / ".shelfwatch" / "local.env"
+MODELS_DIR = ROOT / "models"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=LOCAL_ENV_FILE, extra="ignore", protected_namespaces=())
+
+    env: str = Field("development", description="development | test | production")
+
+    # --- the real parts -------------------------------------------------------------
+    database_url: str = Field("", description="SQLAlchemy URL of Postgres; empty: found or started locally")
+    redis_url: str = Field("", description="Redis URL; the broker unless BROKER_URL is set")
+    broker_url: str = Field("", description="Celery broker URL (redis://… or sqs://); default REDIS_URL")
+    s3_endpoint_url: str = Field("", description="S3 API endpoint; empty means AWS itself")
+    s3_bucket: str = Field("shelfwatch-photos", description="bucket for photos")
+    s3_region: str = Field("us-east-1", description="AWS region of the bucket")
+    aws_access_key_id: str = Field("", description="S3 credentials; empty: boto3's default chain (IAM role…)")
+    aws_secret_access_key: str = Field("", description="S3 credentials; empty: boto3's default chain")
+    s3_max_pool: int = Field(16, description="concurrent S3 connections per process")
+
+    # --- the gateway ----------------------------------------------------------------
+    max_photo_bytes: int = Field(20 * 1024 * 1024, description="largest accepted photo file")
+    max_photo_pixels: int = Field(50_000_000, description="largest accepted width × height")
+    max_photos_per_audit: int = Field(50, description="photos in one POST /v1/audits")
+
+    # --- the workers ----------------------------------------------------------------
+    models_dir: Path = Field(MODELS_DIR, description="model files, their cards and registry.json")
+    model_path: Path | None = Field(None, description="pin one model for every mode (else registry.json)")
+    batch_size: int = Field(8, ge=1, description="most jobs one worker process takes at once")
+    batch_wait_ms: int = Field(25, ge=1, description="how long a partial batch waits for more jobs")
+    ort_threads: int = Field(1, ge=1, description="ONNX Runtime intra-op threads per worker process")
+    worker_concurrency: int = Field(2, ge=1, description="worker processes per `shelfwatch worker`")
+    visibility_timeout_s: int = Field(3600, description="Redis redelivers a job unacknowledged this long")
+    task_time_limit_s: int = Field(600, description="hard limit for one batch")
+    s3_fetch_threads: int = Field(8, description="threads fetching one batch's photos")
+
+    @model_validator(mode="after")
+    def _check(self) -> Settings:
+        if self.visibility_timeout_s <= self.task_time_limit_s:
+            raise ValueError("VISIBILITY_TIMEOUT_S must exceed TASK_TIME_LIMIT_S, or a slow batch is run twice")
+        if self.env == "production" and not self.database_url:
+            raise ValueError("DATABASE_URL is required in production")
+        return self
+
+    @property
+    def broker(self) -> str:
+        return self.broker_url or self.redis_url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,293 @@
+"""What runs inside one engine-benchmark child process (``python -m shelfwatch_cli.bench_children``).
+
+Every engine (ShelfWatch FP32/INT8, Ultralytics, OpenVINO) at every thread count runs in
+its own process, pinned to given cores before anything heavy is imported: a runtime's
+thread pool, allocator and caches then cannot leak into the next measurement, and all
+engines get exactly the same cores. The parent (``bench_engine``) writes a spec JSON,
+the child writes a result JSON.
+
+Timing is always from JPEG bytes in memory (decode and resize count, file reads do not),
+unless the key says ``model_only``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+# --- timing helpers -------------------------------------------------------------------
+
+def stats_ms(samples_s: list[float]) -> dict:
+    """Median and p95 (nearest rank) of durations given in seconds, as ms."""
+    ms = sorted(s * 1e3 for s in samples_s)
+    p95 = ms[min(len(ms) - 1, max(0, math.ceil(0.95 * len(ms)) - 1))]
+    return {"median": round(statistics.median(ms), 2), "p95": round(p95, 2), "n": len(ms)}
+
+
+def time_chunks(run: Callable[[list[bytes]], object], photos: list[bytes], batch: int) -> dict:
+    """Images/s and per-call latency of ``run`` over ``photos`` in chunks of ``batch``.
+
+    The first chunk runs once untimed (session warm-up, lazy allocations).
+    """
+    chunks = [photos[i : i + batch] for i in range(0, len(photos), batch)]
+    run(chunks[0])
+    times = []
+    for chunk in chunks:
+        t = time.perf_counter()
+        run(chunk)
+        times.append(time.perf_counter() - t)
+    n = sum(len(c) for c in chunks)
+    return {"images_per_s": round(n / sum(times), 3), "per_image_ms": round(sum(times) * 1e3 / n, 2),
+            "batch_ms": stats_ms(times), "images": n}
+
+
+def time_calls(call: Callable[[], object], runs: int, warmup: int = 2) -> list[float]:
+    for _ in range(warmup):
+        call()
+    out = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        call()
+        out.append(time.perf_counter() - t)
+    return out
+
+
+def model_only(predict: Callable[[np.ndarray], object], x1: np.ndarray, batches: list[int], images: int) -> dict:
+    """Model call alone on a fixed preprocessed photo: ms per call and per image, per batch."""
+    out = {}
+    for b in batches:
+        xb = np.ascontiguousarray(np.repeat(x1, b, axis=0))
+        times = time_calls(lambda xb=xb: predict(xb), runs=max(3, images // b))
+        s = stats_ms(times)
+        out[str(b)] = {**s, "per_image_ms": round(s["median"] / b, 2)}
+    return out
+
+
+def big_photos(real: list[bytes], count: int, long_side: int = 4000) -> list[bytes]:
+    """~12 MP JPEGs (4000×3000) made in memory by upscaling real photos: a phone's full size."""
+    import cv2
+
+    out = []
+    for data in real[:count]:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+        h, w = img.shape[:2]
+        size = (long_side, long_side * 3 // 4) if w >= h else (long_side * 3 // 4, long_side)
+        big = cv2.resize(img, size, interpolation=cv2.INTER_CUBIC)
+        out.append(cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
+    return out
+
+
+# --- accuracy ---------------------------------------------------------------------------
+
+def map_of(detect: Callable[[bytes], tuple[np.ndarray, np.ndarray, np.ndarray]], images: list[str],
+           labels_dir: str, classes: list[str], conf_threshold: float) -> dict:
+    """mAP50 (and friends) with training.evaluate's matching, for any engine.
+
+    ``detect`` maps photo bytes to (boxes xyxy in photo pixels, confidences, class ids).
+    """
+    from shared.imaging import read_header
+    from training import evaluate
+
+    photos = []
+    for path in images:
+        data = Path(path).read_bytes()
+        boxes, conf, cls = detect(data)
+        header = read_header(data)
+        truth = evaluate.load_labels(Path(labels_dir) / (Path(path).stem + ".txt"), header.width, header.height)
+        photos.append((np.asarray(boxes, np.float32).reshape(-1, 4), np.asarray(conf, np.float32),
+                       np.asarray(cls, int), truth))
+    m = evaluate.metrics({"photos": photos, "classes": classes, "card_threshold": conf_threshold})
+    return {k: m[k] for k in ("map50", "map50_95", "precision", "recall", "count_error", "photos")}
+
+
+def detector_map(det, spec: dict) -> dict:
+    """mAP of a ShelfWatch Detector (its own pre/post-processing), at confidence 0.001."""
+    served = det.conf
+    det.conf = 0.001
+
+    def detect(data: bytes):
+        found = det.detect(data)
+        return [d.box for d in found], [d.confidence for d in found], [d.class_id for d in found]
+
+    try:
+        return map_of(detect, spec["map_images"], spec["map_labels"], det.classes, served)
+    finally:
+        det.conf = served
+
+
+# --- the engines ----------------------------------------------------------------------
+
+def run_shelfwatch(spec: dict, real: list[bytes]) -> dict:
+    from shared.detector import Detector
+
+    det = Detector(Path(spec["model"]), threads=spec["threads"])
+    out: dict = {"version": det.version}
+    out["e2e"] = {str(b): time_chunks(lambda c, b=b: det.detect_many(c, batch=b), real, b) for b in spec["batches"]}
+    x1 = det.preprocess(real[0])[0][None]
+    out["model_only"] = model_only(det.predict, x1, spec["model_batches"], spec["model_images"])
+    if spec.get("stages"):
+        out["stages_ms"] = shelfwatch_stages(det, real)
+    if spec.get("big"):
+        big = big_photos(real, spec["big"])
+        out["photo_12mp_ms"] = stats_ms(time_calls(lambda: [det.detect(b) for b in big], runs=2, warmup=1))
+        out["photo_12mp_ms"]["per_photo_median"] = round(out["photo_12mp_ms"]["median"] / len(big), 1)
+    if spec.get("map_images"):
+        out["map"] = detector_map(det, spec)
+    return out
+
+
+def shelfwatch_stages(det, real: list[bytes]) -> dict:
+    """Median ms of each stage at batch 1: where a photo's time goes."""
+    from shared.imaging import decode
+
+    t: dict[str, list[float]] = {"decode": [], "preprocess": [], "model": [], "postprocess": []}
+    for data in real:
+        a = time.perf_counter()
+        decode(data, target_size=det.size)
+        b = time.perf_counter()
+        tensor, meta = det.preprocess(data)
+        c = time.perf_counter()
+        raw = det.predict(tensor[None])
+        d = time.perf_counter()
+        det.postprocess(raw[0], meta)
+        e = time.perf_counter()
+        for k, v in zip(t, (b - a, c - b, d - c, e - d), strict=True):
+            t[k].append(v)
+    med = {k: round(statistics.median(v) * 1e3, 2) for k, v in t.items()}
+    return {"decode": med["decode"], "letterbox_blob": round(med["preprocess"] - med["decode"], 2),
+            "model": med["model"], "postprocess": med["postprocess"]}
+
+
+def _ultralytics_session(model, path: str, threads: int) -> None:
+    """Give Ultralytics' ONNX Runtime session the same thread count as ours.
+
+    Ultralytics builds ``InferenceSession(weight, None, providers=[CPU])``: ONNX Runtime's
+    default intra-op pool (one thread per physical core, whatever the affinity). A fair
+    same-threads comparison replaces it with one built like ShelfWatch's.
+    """
+    import onnxruntime as ort
+
+    backend = model.predictor.model.backend
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    backend.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
+
+
+def run_ultralytics(spec: dict, real: list[bytes]) -> dict:
+    import cv2
+
+    from training import offline
+
+    offline.configure(Path(spec["workdir"]))
+    import torch
+
+    torch.set_num_threads(spec["threads"])
+    from ultralytics import YOLO
+
+    model = YOLO(spec["model"], task="detect")
+    card = spec["card"]
+    kw = {"imgsz": card["input_size"], "conf": card["conf_threshold"], "iou": card["iou_threshold"],
+          "max_det": card["max_det"], "verbose": False}
+
+    def imread(data: bytes):
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+    model.predict(source=imread(real[0]), **kw)  # builds the predictor and its session
+    _ultralytics_session(model, spec["model"], spec["threads"])
+    speeds: list[dict] = []
+
+    def run(chunk: list[bytes]):
+        imgs = [imread(b) for b in chunk]
+        res = model.predict(source=imgs if len(imgs) > 1 else imgs[0], batch=len(imgs), **kw)
+        if len(imgs) == 1:
+            speeds.append(res[0].speed)
+        return res
+
+    out: dict = {"version": __import__("ultralytics").__version__}
+    out["e2e"] = {str(b): time_chunks(run, real, b) for b in spec["batches"]}
+    if speeds:
+        out["stages_ms"] = {k: round(statistics.median(s[k] for s in speeds), 2) for k in speeds[0]}
+        decode_s = time_calls(lambda: [imread(b) for b in real[:8]], runs=1, warmup=0)[0]
+        out["stages_ms"]["decode"] = round(decode_s * 1e3 / len(real[:8]), 2)
+    if spec.get("big"):
+        big = big_photos(real, spec["big"])
+        out["photo_12mp_ms"] = stats_ms(time_calls(lambda: [run([b]) for b in big], runs=2, warmup=1))
+        out["photo_12mp_ms"]["per_photo_median"] = round(out["photo_12mp_ms"]["median"] / len(big), 1)
+    if spec.get("map_images"):
+        mkw = {**kw, "conf": 0.001}
+
+        def detect(data: bytes):
+            r = model.predict(source=imread(data), **mkw)[0].boxes
+            return r.xyxy.numpy(), r.conf.numpy(), r.cls.numpy().astype(int)
+
+        out["map"] = map_of(detect, spec["map_images"], spec["map_labels"], card["classes"], card["conf_threshold"])
+    return out
+
+
+def run_openvino(spec: dict, real: list[bytes]) -> dict:
+    """OpenVINO on the same ONNX files: FP32 (f32, and bf16 only where the CPU has it), INT8."""
+    import openvino as ov
+    import openvino.properties as props
+    import openvino.properties.hint as hints
+
+    from shared.detector import Detector
+
+    core = ov.Core()
+    caps = list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    default_precision = str(core.get_property("CPU", "INFERENCE_PRECISION_HINT"))
+    size = spec["card"]["input_size"]
+    base = {props.inference_num_threads: spec["threads"], hints.performance_mode: hints.PerformanceMode.LATENCY,
+            props.streams.num: 1}
+    variants = {"fp32_model_f32": (spec["fp32"], {hints.inference_precision: ov.Type.f32}),
+                "int8_model": (spec["int8"], {})}
+    if "BF16" in caps:
+        variants["fp32_model_bf16"] = (spec["fp32"], {hints.inference_precision: ov.Type.bf16})
+    det = Detector(Path(spec["fp32"]), threads=1, verify=False)  # pre/post-processing only
+    x1 = det.preprocess(real[0])[0][None]
+    out: dict = {"version": ov.__version__, "capabilities": caps, "default_precision": default_precision,
+                 "bf16_available": "BF16" in caps, "model_only": {}, "map": {}}
+    for name, (path, extra) in variants.items():
+        model = core.read_model(path)
+        model.reshape([1, 3, size, size])  # static shapes: OpenVINO's fastest form
+        compiled = core.compile_model(model, "CPU", {**base, **extra})
+        req = compiled.create_infer_request()
+        port = compiled.output(0)
+
+        def predict(x: np.ndarray, req=req, port=port) -> np.ndarray:
+            return np.array(req.infer({0: x})[port])
+
+        out["model_only"][name] = model_only(predict, x1, [1], spec["model_images"])["1"]
+        if spec.get("map_images"):
+            det.predict = predict
+            out["map"][name] = detector_map(det, spec)
+    return out
+
+
+ENGINES = {"shelfwatch": run_shelfwatch, "ultralytics": run_ultralytics, "openvino": run_openvino}
+
+
+def main(spec_path: str, out_path: str) -> int:
+    spec = json.loads(Path(spec_path).read_text())
+    if spec.get("cores"):
+        os.sched_setaffinity(0, set(spec["cores"]))
+    real = [Path(p).read_bytes() for p in spec["photos"]]
+    t0 = time.perf_counter()
+    result = ENGINES[spec["kind"]](spec, real)
+    result.update(threads=spec["threads"], cores=sorted(os.sched_getaffinity(0)),
+                  seconds=round(time.perf_counter() - t0, 1))
+    Path(out_path).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1], sys.argv[2]))

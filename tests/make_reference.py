@@ -1,0 +1,30 @@
+"""Regenerate the stored reference detections after a deliberate model change.
+
+    python -m tests.make_reference
+
+Writes tests/reference/<model version>.json: the committed model's detections on the
+bundled sample photos, batch 1, one thread. tests/integration/test_detector_reference.py
+compares every later run against it.
+"""
+
+from __future__ import annotations
+
+import json
+
+from shared.detector import Detector
+from tests.conftest import MODEL, SAMPLES
+
+REFERENCE_DIR = MODEL.parent.parent / "tests" / "reference"
+
+
+def main() -> None:
+    det = Detector(MODEL, threads=1)
+    photos = {p.name: [d.to_dict() for d in det.detect(p.read_bytes())] for p in SAMPLES}
+    out = REFERENCE_DIR / f"{det.version}.json"
+    out.write_text(json.dumps({"model_version": det.version, "model_sha256": det.card.sha256,
+                               "photos": photos}, indent=1) + "\n")
+    print(f"wrote {out}: " + ", ".join(f"{k} {len(v)}" for k, v in photos.items()))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,31 @@
+"""`shelfwatch detect`: the committed detector on local photos, without the farm."""
+
+from __future__ import annotations
+
+import json
+
+from shared.detector import Detector
+from shelfwatch_cli.main import main
+from tests.conftest import MODEL, SAMPLES
+
+
+def test_detect_json_matches_the_detector(capsys):
+    assert main(["detect", str(SAMPLES[0]), str(SAMPLES[1]), "--json", "--model", str(MODEL)]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    det = Detector(MODEL)
+    assert doc["model_version"] == det.version
+    assert [p["path"] for p in doc["photos"]] == [str(SAMPLES[0]), str(SAMPLES[1])]
+    for p, path in zip(doc["photos"], SAMPLES[:2], strict=True):
+        expected = [d.to_dict() for d in det.detect(path.read_bytes())]
+        assert p["detections"] == expected
+        assert sum(p["counts"].values()) == len(expected)
+        for d in p["detections"]:
+            assert set(d) == {"class", "confidence", "box"} and len(d["box"]) == 4
+
+
+def test_detect_reports_a_bad_photo(tmp_path, capsys):
+    bad = tmp_path / "bad.jpg"
+    bad.write_bytes(b"not a photo")
+    assert main(["detect", str(bad), "--json", "--model", str(MODEL)]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["photos"][0]["error"]

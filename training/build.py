@@ -1,0 +1,143 @@
+"""The whole model pipeline, one command: data → train → ONNX → INT8 → evaluate → gate → card.
+
+    python -m training.build --config training/configs/v1.yaml [--out models/]
+
+Each step reuses what an earlier, interrupted run left in the workdir (dataset photos,
+``last.pt``), so running it again resumes. The gate fails the build (exit 1) when INT8
+loses more than ``gate.max_int8_map50_drop`` mAP50 against FP32 or stays below
+``gate.min_int8_map50``; models are copied to ``--out`` only when the gate passes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import onnx
+
+from shared.detector import Detector, sha256_file
+from training import evaluate, offline, quantize, train
+
+
+def export_onnx(best_pt: Path, out: Path, imgsz: int, workdir: Path) -> Path:
+    offline.configure(workdir)
+    from ultralytics import YOLO
+
+    exported = Path(YOLO(str(best_pt)).export(format="onnx", imgsz=imgsz, dynamic=True, simplify=True,
+                                              opset=17, device="cpu"))
+    model = onnx.load(str(exported))
+    model.ir_version = min(model.ir_version, 10)  # onnxruntime 1.31 rejects IR 14 (onnx 1.23's default)
+    model.metadata_props.clear()
+    onnx.save(model, str(out))
+    return out
+
+
+def write_card(model_path: Path, card: dict) -> dict:
+    card = {**card, "file": model_path.name, "sha256": sha256_file(model_path),
+            "size_bytes": model_path.stat().st_size}
+    model_path.with_suffix(".json").write_text(json.dumps(card, indent=2) + "\n")
+    return card
+
+
+def latency_ms(model_path: Path, size: int, runs: int = 20) -> float:
+    """Median model-only latency, batch 1, one thread (the benchmarks measure more)."""
+    det = Detector(model_path, threads=1, verify=False)
+    x = np.random.default_rng(0).random((1, 3, size, size), dtype=np.float32)
+    for _ in range(3):
+        det.predict(x)
+    times = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        det.predict(x)
+        times.append((time.perf_counter() - t) * 1e3)
+    return round(statistics.median(times), 1)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", type=Path, required=True)
+    ap.add_argument("--workdir", type=Path, default=Path("build/train"))
+    ap.add_argument("--out", type=Path, default=None, help="copy the gated models and cards here")
+    ap.add_argument("--skip-train", action="store_true", help="use the run's existing best.pt")
+    ap.add_argument("--data", type=Path, default=None,
+                    help="train on a real dataset instead: a YOLO data.yaml, or SKU-110K's annotations CSV "
+                         "(images from --images)")
+    ap.add_argument("--images", type=Path, default=None, help="SKU-110K images folder (with --data X.csv)")
+    args = ap.parse_args()
+    cfg = train.load_config(args.config)
+    if args.data:
+        if args.data.suffix == ".csv":
+            images = args.images or args.data.parent / "images"
+            cfg["data"] = {"sku110k": {"csv": str(args.data), "images": str(images)}}
+        else:
+            cfg["data"] = {"yolo": str(args.data)}
+        cfg["train"]["single_cls"] = True  # every class is a product to count
+        cfg["name"] = f"{cfg['name']}-{args.data.stem}"
+    workdir = args.workdir.resolve()
+    workdir.mkdir(parents=True, exist_ok=True)
+
+    data_yaml = train.prepare_data(cfg, workdir)
+    best = (workdir / cfg["name"] / "weights" / "best.pt") if args.skip_train else train.train(cfg, workdir, data_yaml)
+    size = cfg["export"]["imgsz"]
+    stage = workdir / cfg["name"] / "export"
+    stage.mkdir(parents=True, exist_ok=True)
+    fp32 = export_onnx(best, stage / f"{cfg['name']}-fp32.onnx", size, workdir)
+    int8 = stage / f"{cfg['name']}-int8.onnx"
+
+    train_imgs, _ = train.split(data_yaml, "train")
+    val_imgs, labels = train.split(data_yaml, "val")
+    calib = train_imgs[:: max(1, len(train_imgs) // cfg["quantize"]["calibration_photos"])]
+    calib = calib[: cfg["quantize"]["calibration_photos"]]
+
+    base = {"classes": ["product"], "input_size": size, "iou_threshold": 0.6, "conf_threshold": 0.25,
+            "max_det": cfg["train"].get("max_det", 300)}
+    write_card(fp32, {**base, "version": f"{cfg['name']}-fp32"})  # provisional: the detector needs one
+    qinfo = quantize.quantize(fp32, int8, calib, size)
+    write_card(int8, {**base, "version": f"{cfg['name']}-int8"})
+
+    pred = {p.name: evaluate.predict_set(p, val_imgs, labels) for p in (fp32, int8)}
+    threshold = evaluate.best_threshold(pred[int8.name])  # the served model's own best threshold
+    m = {name: evaluate.metrics(pr, threshold) for name, pr in pred.items()}
+    m_fp32, m_int8 = m[fp32.name], m[int8.name]
+    print(json.dumps({"fp32": m_fp32, "int8": m_int8}, indent=2))
+
+    gate = cfg["gate"]
+    drop = m_fp32["map50"] - m_int8["map50"]
+    passed = drop <= gate["max_int8_map50_drop"] and m_int8["map50"] >= gate["min_int8_map50"]
+    common = {
+        **base, "conf_threshold": threshold,
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "architecture": cfg["model"], "trained_from": "scratch (no pretrained weights)",
+        "data": {**cfg["data"], "generator": "training/synth.py", "val_photos": len(val_imgs)},
+        "training": cfg["train"], "config_file": str(args.config),
+        "metrics": {"synthetic_val": {"fp32": m_fp32, "int8": m_int8}},
+        "threshold_choice": "confidence with the lowest mean count error on the synthetic val set (INT8)",
+    }
+    cards = {
+        fp32: write_card(fp32, {**common, "version": f"{cfg['name']}-fp32", "precision": "fp32",
+                                "latency_ms_1thread": latency_ms(fp32, size)}),
+        int8: write_card(int8, {**common, "version": f"{cfg['name']}-int8", "precision": "int8",
+                                "quantization": qinfo, "latency_ms_1thread": latency_ms(int8, size)}),
+    }
+    print(f"gate: INT8 mAP50 {m_int8['map50']} vs FP32 {m_fp32['map50']} (drop {drop:.4f}, allowed "
+          f"{gate['max_int8_map50_drop']}; minimum {gate['min_int8_map50']}): {'PASS' if passed else 'FAIL'}")
+    if not passed:
+        return 1
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+        for path in cards:
+            shutil.copy(path, args.out / path.name)
+            shutil.copy(path.with_suffix(".json"), args.out / path.with_suffix(".json").name)
+        print(f"models and cards copied to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

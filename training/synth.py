@@ -1,0 +1,489 @@
+"""Procedural supermarket shelves with product boxes, in YOLO format.
+
+No product-labelled shelf photos can be downloaded here, so the detector learns from
+shelves drawn by this module. They are modelled on the real photos in
+``../shared/data/sku110k-shelf``: 4-8 dense rows, ~100-200 facings per photo, blocks of
+the same product side by side, price-tag strips on the shelf edges, gaps where stock is
+out, perspective, uneven light, glare, blur and phone JPEG artefacts.
+
+Every product is labelled with one class, ``product`` (see ``CLASS_NAMES``): it is what
+real shelf photos can be checked against. The shape (box, bottle, can, bag, jar) only
+varies how a product is drawn. Price tags, shelf edges and signs are drawn on purpose
+and never labelled, so the model learns they are not products.
+
+Entry point: ``generate(out_dir, n_train, n_val, seed, size)``; every photo is a pure
+function of ``(seed, index)``, so a dataset is reproducible and can be extended.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+CLASS_NAMES = ["product"]
+SHAPES = ("box", "box", "box", "bottle", "can", "bag", "jar")
+FONTS = (
+    cv2.FONT_HERSHEY_SIMPLEX,
+    cv2.FONT_HERSHEY_DUPLEX,
+    cv2.FONT_HERSHEY_COMPLEX,
+    cv2.FONT_HERSHEY_TRIPLEX,
+    cv2.FONT_HERSHEY_PLAIN,
+)
+WORDS = ("BIO", "MAX", "CHOC", "MILK", "SOAP", "KIDS", "PLUS", "LIGHT", "FRESH", "COLA",
+         "TEA", "RICE", "OAT", "VITA", "CLEAN", "NUTS", "ZERO", "GOLD", "MINI", "XL")
+
+
+@dataclass(frozen=True)
+class Style:
+    """How a generation of the dataset looks. Style 1 made the first model; style 2 is
+    closer to real store photos (more, thinner rows; white shelf edges; floors; aisle
+    perspective; specular bottles; the shelf above shading the products' tops).
+
+    A feature switched off draws no random numbers, so style 1 stays bit-for-bit the
+    same as when the first model was trained.
+    """
+
+    portrait: float = 0.55
+    rows: tuple[int, ...] = (3, 4, 5, 5, 6, 6, 7, 7, 8, 9)
+    unit_margin: float = 0.08
+    side_walls: float = 0.3
+    perspective: float = 0.12
+    light_boards: float = 0.0
+    floor: float = 0.0
+    highlights: float = 0.0
+    shelf_shadow: float = 0.0
+    neutral_back: float = 0.0
+
+
+STYLES = {
+    1: Style(),
+    2: Style(portrait=0.7, rows=(4, 5, 6, 7, 7, 8, 8, 9, 10, 11), unit_margin=0.12, perspective=0.2,
+             light_boards=0.7, floor=0.3, highlights=0.6, shelf_shadow=0.7, neutral_back=0.7),
+}
+
+
+@dataclass
+class Sku:
+    """How one product looks; a row repeats it as several facings."""
+
+    shape: str
+    aspect: float  # width / height
+    height: float  # fraction of the row's height
+    colors: list[tuple[int, int, int]]
+    pattern: int
+    word: str
+    font: int
+
+
+def _color(rng: np.random.Generator) -> tuple[int, int, int]:
+    if rng.random() < 0.2:  # white and pale packaging is common on real shelves
+        v = int(rng.integers(200, 256))
+        return (v, v - int(rng.integers(0, 20)), v - int(rng.integers(0, 20)))
+    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(40, 256), rng.integers(40, 256)]]])
+    return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
+
+
+def _new_sku(rng: np.random.Generator) -> Sku:
+    shape = SHAPES[rng.integers(len(SHAPES))]
+    aspect = {
+        "box": rng.uniform(0.35, 1.3),
+        "bottle": rng.uniform(0.22, 0.42),
+        "can": rng.uniform(0.5, 0.72),
+        "bag": rng.uniform(0.6, 1.1),
+        "jar": rng.uniform(0.6, 0.95),
+    }[shape]
+    return Sku(
+        shape=shape,
+        aspect=aspect,
+        height=rng.uniform(0.5, 0.95),
+        colors=[_color(rng) for _ in range(3)],
+        pattern=int(rng.integers(6)),
+        word=WORDS[rng.integers(len(WORDS))],
+        font=FONTS[rng.integers(len(FONTS))],
+    )
+
+
+def _silhouette(shape: str, w: int, h: int, rng: np.random.Generator) -> np.ndarray:
+    """A uint8 mask (h, w) of the product's outline."""
+    m = np.zeros((h, w), np.uint8)
+    if shape == "box":
+        m[:] = 255
+    elif shape == "bottle":
+        neck_w = max(2, int(w * rng.uniform(0.3, 0.45)))
+        neck_h = int(h * rng.uniform(0.2, 0.35))
+        x0 = (w - neck_w) // 2
+        m[neck_h:, :] = 255
+        m[: neck_h + 1, x0 : x0 + neck_w] = 255
+        shoulder = max(1, int(h * 0.08))
+        pts = np.array([[0, neck_h + shoulder], [x0, neck_h], [x0 + neck_w, neck_h],
+                        [w - 1, neck_h + shoulder]], np.int32)
+        m[neck_h : neck_h + shoulder, :] = 0
+        cv2.fillConvexPoly(m, pts, 255)
+        m[neck_h + shoulder :, :] = 255
+    elif shape == "can":
+        r = max(1, int(w * 0.12))
+        cv2.rectangle(m, (0, r), (w - 1, h - 1 - r), 255, -1)
+        cv2.ellipse(m, (w // 2, r), (w // 2, r), 0, 0, 360, 255, -1)
+        cv2.ellipse(m, (w // 2, h - 1 - r), (w // 2, r), 0, 0, 360, 255, -1)
+    elif shape == "bag":
+        pts = [[int(w * rng.uniform(0, 0.12)), int(h * rng.uniform(0, 0.1))],
+               [int(w * rng.uniform(0.88, 1.0)) - 1, int(h * rng.uniform(0, 0.1))],
+               [w - 1, h - 1], [0, h - 1]]
+        cv2.fillPoly(m, [np.array(pts, np.int32)], 255)
+    else:  # jar
+        lid = max(1, int(h * 0.15))
+        inset = max(1, int(w * 0.1))
+        m[lid:, :] = 255
+        m[:lid, inset : w - inset] = 255
+    return m
+
+
+def _packaging(sku: Sku, w: int, h: int, rng: np.random.Generator, style: Style) -> np.ndarray:
+    """The printed face of one facing: base colour, a pattern, a word and a logo."""
+    c0, c1, c2 = sku.colors
+    img = np.empty((h, w, 3), np.uint8)
+    img[:] = c0
+    p = sku.pattern
+    if p == 0:  # vertical gradient
+        t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
+        img[:] = (np.array(c0) * (1 - t) + np.array(c1) * t).astype(np.uint8)
+    elif p == 1:  # horizontal band
+        y0 = int(h * 0.3)
+        img[y0 : y0 + max(2, h // 4)] = c1
+    elif p == 2:  # stripes
+        step = max(3, h // 6)
+        for y in range(0, h, step * 2):
+            img[y : y + step] = c1
+    elif p == 3:  # label window with a "photo" of the content
+        x0, y0 = w // 6, h // 3
+        img[y0 : h - h // 6, x0 : w - x0] = c1
+        cv2.circle(img, (w // 2, (y0 + h) // 2), max(2, w // 5), c2, -1)
+    elif p == 4:  # diagonal split
+        pts = np.array([[0, h], [w, int(h * 0.4)], [w, h]], np.int32)
+        cv2.fillConvexPoly(img, pts, c1)
+    # p == 5: plain
+    if w >= 10 and h >= 10:
+        scale = max(0.2, min(w, h) / 60.0)
+        (tw, th), _ = cv2.getTextSize(sku.word, sku.font, scale, 1)
+        if tw > 0:
+            scale *= min(1.0, 0.9 * w / tw)
+        y = int(h * rng.uniform(0.35, 0.7))
+        cv2.putText(img, sku.word, (max(0, (w - int(tw * scale / max(scale, 1e-6))) // 2), y),
+                    sku.font, scale, c2, max(1, int(scale * 1.5)), cv2.LINE_AA)
+        cv2.circle(img, (w // 2, max(2, h // 6)), max(1, min(w, h) // 8), c1 if p != 1 else c2, -1)
+        # small print: a few lines of "text"
+        for k in range(int(rng.integers(0, 4))):
+            yy = int(h * (0.75 + 0.06 * k))
+            if yy < h - 1:
+                cv2.line(img, (w // 6, yy), (w - w // 6, yy), c2, 1)
+    # a cylinder's shading; boxes get a lit side
+    if sku.shape in ("bottle", "can", "jar"):
+        x = np.linspace(-1, 1, w, dtype=np.float32)
+        shade = 0.65 + 0.45 * np.sqrt(np.clip(1 - x**2, 0, 1))
+        img = np.clip(img * shade[None, :, None], 0, 255).astype(np.uint8)
+    elif sku.shape == "bag":
+        noise = rng.normal(1.0, 0.08, (max(2, h // 8), max(2, w // 8))).astype(np.float32)
+        noise = cv2.resize(noise, (w, h))
+        img = np.clip(img * noise[:, :, None], 0, 255).astype(np.uint8)
+    if sku.shape == "bottle" and rng.random() < 0.6:  # transparent-ish bottle: darker top
+        img[: h // 3] = (img[: h // 3] * 0.6).astype(np.uint8)
+    if style.highlights and sku.shape != "box" and rng.random() < style.highlights:
+        x0 = int(w * rng.uniform(0.15, 0.4))  # the store lights' reflection on a curved surface
+        cv2.rectangle(img, (x0, 0), (x0 + max(1, w // 10), h), (250, 250, 250), -1)
+    return img
+
+
+def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
+    base = np.array(_color(rng), np.float32) * rng.uniform(0.2, 0.6) + rng.uniform(60, 160)
+    img = np.empty((h, w, 3), np.float32)
+    img[:] = np.clip(base, 0, 255)
+    noise = cv2.resize(rng.normal(0, 12, (8, 8)).astype(np.float32), (w, h))
+    img += noise[:, :, None]
+    return np.clip(img, 0, 255).astype(np.uint8)
+
+
+def _price_tags(img: np.ndarray, x0: int, x1: int, y: int, th: int, rng: np.random.Generator):
+    """Shelf-edge labels: white/yellow tags with prices and barcodes (never labelled)."""
+    x = x0 + int(rng.integers(0, max(1, th * 2)))
+    tag_color = [(245, 245, 245), (40, 210, 250), (30, 180, 255), (250, 250, 230), (80, 80, 230)][rng.integers(5)]
+    while x < x1:
+        tw = int(th * rng.uniform(1.4, 2.6))
+        cv2.rectangle(img, (x, y), (x + tw, y + th), tag_color, -1)
+        cv2.putText(img, f"{rng.integers(0, 99)}.{rng.integers(10, 99)}", (x + 2, y + int(th * 0.7)),
+                    cv2.FONT_HERSHEY_SIMPLEX, max(0.2, th / 40), (20, 20, 20), 1, cv2.LINE_AA)
+        for bx in range(x + tw // 2, x + tw - 2, 2):
+            if rng.random() < 0.6:
+                cv2.line(img, (bx, y + th // 2), (bx, y + th - 2), (30, 30, 30), 1)
+        x += tw + int(th * rng.uniform(1, 6))
+
+
+def _draw_row(img, boxes, y_top, y_bot, x_from, x_to, rng, style):
+    """Fill one shelf row with blocks of facings; returns nothing, appends boxes."""
+    row_h = y_bot - y_top
+    x = x_from - int(rng.uniform(0, 0.5) * row_h)  # the first product may be cut by the edge
+    gap_p = rng.uniform(0.0, 0.12)
+    stacked = rng.random() < 0.25
+    while x < x_to:
+        if rng.random() < gap_p:  # out-of-stock gap: back of the shelf shows
+            gw = int(row_h * rng.uniform(0.4, 1.8))
+            dark = img[y_top:y_bot, max(0, x) : max(0, x + gw)]
+            dark[:] = (dark * rng.uniform(0.3, 0.7)).astype(np.uint8)
+            x += gw
+            continue
+        sku = _new_sku(rng)
+        for _ in range(int(rng.integers(1, 7))):
+            ph = int(row_h * sku.height)
+            pw = max(4, int(ph * sku.aspect))
+            layers = 2 if stacked and sku.shape in ("box", "can") and ph * 2 < row_h * 0.98 else 1
+            for layer in range(layers):
+                y1 = y_bot - layer * ph
+                y0 = y1 - ph
+                _paste_product(img, boxes, sku, x, y0, pw, ph, rng, style)
+            x += pw + int(rng.integers(0, max(2, pw // 10)))
+            if x >= x_to:
+                break
+
+
+def _paste_product(img, boxes, sku, x, y, w, h, rng, style):
+    H, W = img.shape[:2]
+    if w < 3 or h < 3:
+        return
+    face = _packaging(sku, w, h, rng, style)
+    mask = _silhouette(sku.shape, w, h, rng)
+    # clip to the canvas
+    cx0, cy0, cx1, cy1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
+    if cx1 - cx0 < 2 or cy1 - cy0 < 2:
+        return
+    f = face[cy0 - y : cy1 - y, cx0 - x : cx1 - x]
+    m = mask[cy0 - y : cy1 - y, cx0 - x : cx1 - x]
+    roi = img[cy0:cy1, cx0:cx1]
+    roi[m > 0] = f[m > 0]
+    # a thin dark outline, as real packaging edges cast
+    cnt, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(roi, cnt, -1, (0, 0, 0), 1)
+    ys, xs = np.nonzero(m)
+    if len(xs) == 0:
+        return
+    visible = len(xs) / max(1, mask.sum() / 255)
+    if visible < 0.4:
+        return
+    boxes.append([cx0 + xs.min(), cy0 + ys.min(), cx0 + xs.max() + 1, cy0 + ys.max() + 1])
+
+
+def _sign(img, rng):
+    """A promotional sign or hanging card: a large non-product distractor."""
+    H, W = img.shape[:2]
+    w, h = int(W * rng.uniform(0.08, 0.25)), int(H * rng.uniform(0.04, 0.12))
+    x, y = int(rng.integers(0, max(1, W - w))), int(rng.integers(0, max(1, H - h)))
+    color = [(0, 0, 230), (0, 200, 255), (255, 255, 255), (0, 160, 0)][rng.integers(4)]
+    cv2.rectangle(img, (x, y), (x + w, y + h), color, -1)
+    cv2.putText(img, ["SALE", "-30%", "PROMO", "NEW", "2 FOR 1"][rng.integers(5)],
+                (x + 3, y + int(h * 0.75)), cv2.FONT_HERSHEY_DUPLEX, max(0.3, h / 35), (255, 255, 255)
+                if color != (255, 255, 255) else (0, 0, 200), 2, cv2.LINE_AA)
+    return (x, y, x + w, y + h)
+
+
+def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    H, W = img.shape[:2]
+    f = img.astype(np.float32)
+    # uneven light: a smooth gain field, plus a vignette
+    gain = cv2.resize(rng.uniform(0.6, 1.25, (3, 3)).astype(np.float32), (W, H), interpolation=cv2.INTER_CUBIC)
+    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
+    r = ((xx / W - 0.5) ** 2 + (yy / H - 0.5) ** 2) * rng.uniform(0.2, 1.2)
+    f *= (gain * (1 - r))[:, :, None]
+    # colour cast
+    f *= rng.uniform(0.85, 1.15, 3)[None, None, :].astype(np.float32)
+    # glare from the ceiling lights
+    for _ in range(int(rng.integers(0, 3))):
+        g = np.zeros((H, W), np.float32)
+        cv2.ellipse(g, (int(rng.integers(0, W)), int(rng.integers(0, H))),
+                    (int(W * rng.uniform(0.05, 0.3)), int(H * rng.uniform(0.02, 0.1))),
+                    float(rng.uniform(0, 180)), 0, 360, float(rng.uniform(60, 180)), -1)
+        f += cv2.GaussianBlur(g, (0, 0), W * 0.03)[:, :, None]
+    # a shadow band
+    if rng.random() < 0.4:
+        x0 = int(rng.integers(0, W))
+        pts = np.array([[x0, 0], [x0 + int(W * rng.uniform(0.1, 0.4)), 0],
+                        [x0 + int(W * rng.uniform(0.0, 0.5)), H], [x0 - int(W * 0.1), H]], np.int32)
+        s = np.ones((H, W), np.float32)
+        cv2.fillConvexPoly(s, pts, float(rng.uniform(0.55, 0.85)))
+        f *= cv2.GaussianBlur(s, (0, 0), W * 0.02)[:, :, None]
+    img = np.clip(f, 0, 255).astype(np.uint8)
+    # blur: defocus or hand shake
+    k = rng.random()
+    if k < 0.3:
+        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.6))
+    elif k < 0.5:
+        n = int(rng.integers(3, 9))
+        kern = np.zeros((n, n), np.float32)
+        angle = rng.uniform(0, math.pi)
+        c = n // 2
+        cv2.line(kern, (int(c - c * math.cos(angle)), int(c - c * math.sin(angle))),
+                 (int(c + c * math.cos(angle)), int(c + c * math.sin(angle))), 1.0, 1)
+        img = cv2.filter2D(img, -1, kern / max(kern.sum(), 1))
+    # sensor noise
+    noise = rng.normal(0, rng.uniform(1, 8), img.shape).astype(np.float32)
+    return np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
+
+
+def _perspective(img, boxes, rng, strength: float):
+    """A homography, as when the phone is not square to the shelf."""
+    H, W = img.shape[:2]
+    d = rng.uniform(0.0, strength)
+    src = np.float32([[0, 0], [W, 0], [W, H], [0, H]])
+    jitter = rng.uniform(-d, d, (4, 2)) * np.float32([W, H])
+    dst = (src + jitter).astype(np.float32)
+    M = cv2.getPerspectiveTransform(src, dst)
+    out = cv2.warpPerspective(img, M, (W, H), borderMode=cv2.BORDER_REFLECT)
+    new = []
+    for x0, y0, x1, y1 in boxes:
+        pts = cv2.perspectiveTransform(np.float32([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]]), M)[0]
+        nx0, ny0 = pts.min(0)
+        nx1, ny1 = pts.max(0)
+        area = (nx1 - nx0) * (ny1 - ny0)
+        cx0, cy0, cx1, cy1 = max(0, nx0), max(0, ny0), min(W, nx1), min(H, ny1)
+        if cx1 - cx0 > 2 and cy1 - cy0 > 2 and (cx1 - cx0) * (cy1 - cy0) > 0.4 * area:
+            new.append([cx0, cy0, cx1, cy1])
+    return out, new
+
+
+def shelf(seed: int, index: int, size: int = 640, style: int = 1) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic shelf photo and its boxes ``(n, 4)`` as x1, y1, x2, y2 pixels."""
+    st = STYLES[style]
+    rng = np.random.default_rng([seed, index])
+    portrait = rng.random() < st.portrait
+    long_side = int(size * rng.uniform(1.0, 1.5))
+    short = int(long_side * rng.uniform(0.6, 0.8))
+    W, H = (short, long_side) if portrait else (long_side, short)
+    img = _background(H, W, rng)
+    if st.neutral_back and rng.random() < st.neutral_back:  # grey or white back panels, pegboard
+        v = rng.uniform(50, 230)
+        img[:] = np.clip(img.astype(np.float32) * 0.15 + v * 0.85, 0, 255).astype(np.uint8)
+    boxes: list[list[float]] = []
+    n_rows = int(rng.choice(list(st.rows)))
+    # the shelf unit may not fill the frame: floor or ceiling strips above/below
+    top = int(H * rng.uniform(-st.unit_margin, st.unit_margin))
+    bottom = int(H * rng.uniform(0.92, 1.08))
+    if st.floor and rng.random() < st.floor:  # the aisle floor shows below the unit
+        bottom = int(H * rng.uniform(0.65, 0.88))
+        _floor(img, bottom, rng)
+    row_h = (bottom - top) / n_rows
+    # the shelf unit may not fill the frame sideways either: a wall, a fridge frame
+    x_left, x_right = 0, W
+    if rng.random() < st.side_walls:
+        x_left = int(W * rng.uniform(0, 0.25))
+        x_right = int(W * rng.uniform(0.75, 1.0))
+        img[:, :x_left] = (img[:, :x_left] * rng.uniform(0.2, 0.6)).astype(np.uint8)
+        img[:, x_right:] = (img[:, x_right:] * rng.uniform(0.2, 0.6)).astype(np.uint8)
+    board_color = np.array(_color(rng), np.float32) * 0.3 + rng.uniform(120, 200)
+    if st.light_boards and rng.random() < st.light_boards:  # most stores: white or grey shelf edges
+        board_color = np.full(3, rng.uniform(170, 250), np.float32)
+    for r in range(n_rows):
+        y0 = int(top + r * row_h)
+        board = max(3, int(row_h * rng.uniform(0.08, 0.16)))
+        y1 = int(top + (r + 1) * row_h) - board
+        if y1 - y0 < 8:
+            continue
+        _draw_row(img, boxes, max(y0, -10), y1, x_left, x_right, rng, st)
+        if st.shelf_shadow and y0 >= 0 and rng.random() < st.shelf_shadow:
+            # the shelf above shades the top of the row
+            depth = max(2, int((y1 - y0) * rng.uniform(0.15, 0.4)))
+            ramp = np.linspace(rng.uniform(0.45, 0.75), 1.0, depth, dtype=np.float32)[:, None, None]
+            band = img[y0 : y0 + depth, x_left:x_right]
+            band[:] = (band * ramp[: band.shape[0]]).astype(np.uint8)
+        by0, by1 = max(0, y1), min(H, y1 + board)
+        if by1 > by0:
+            img[by0:by1, x_left:x_right] = np.clip(board_color, 0, 255).astype(np.uint8)
+            img[by0 : by0 + 1] = 40
+            _price_tags(img, x_left, x_right, by0 + 1, max(2, by1 - by0 - 2), rng)
+    boxes = [b for b in boxes if b[3] > 0 and b[1] < H]
+    for _ in range(int(rng.integers(0, 3))):
+        sx0, sy0, sx1, sy1 = _sign(img, rng)
+        # a sign in front hides what it covers: drop products mostly hidden by it
+        kept = []
+        for b in boxes:
+            ix = max(0, min(b[2], sx1) - max(b[0], sx0))
+            iy = max(0, min(b[3], sy1) - max(b[1], sy0))
+            if ix * iy < 0.5 * (b[2] - b[0]) * (b[3] - b[1]):
+                kept.append(b)
+        boxes = kept
+    img, boxes = _perspective(img, boxes, rng, st.perspective)
+    img = _photometric(img, rng)
+    arr = np.array(boxes, np.float32).reshape(-1, 4)
+    arr[:, [0, 2]] = arr[:, [0, 2]].clip(0, W)
+    arr[:, [1, 3]] = arr[:, [1, 3]].clip(0, H)
+    return img, arr
+
+
+def _floor(img: np.ndarray, y: int, rng: np.random.Generator) -> None:
+    """Light floor tiles below the shelf unit."""
+    H, W = img.shape[:2]
+    if y >= H:
+        return
+    v = rng.uniform(150, 230)
+    img[y:] = np.clip(np.array([v, v, v]) + rng.normal(0, 6, 3), 0, 255).astype(np.uint8)
+    step = max(8, int(W * rng.uniform(0.08, 0.2)))
+    for x in range(0, W, step):
+        cv2.line(img, (x, y), (x + int((x - W / 2) * 0.6), H), (v * 0.8,) * 3, 1)
+    for yy in range(y, H, max(6, step // 2)):
+        cv2.line(img, (0, yy), (W, yy), (v * 0.8,) * 3, 1)
+
+
+def write_yolo(img: np.ndarray, boxes: np.ndarray, image_path: Path, label_path: Path,
+               jpeg_quality: int) -> None:
+    H, W = img.shape[:2]
+    cv2.imwrite(str(image_path), img, [cv2.IMWRITE_JPEG_QUALITY, jpeg_quality])
+    lines = []
+    for x0, y0, x1, y1 in boxes:
+        lines.append(f"0 {(x0 + x1) / 2 / W:.6f} {(y0 + y1) / 2 / H:.6f} {(x1 - x0) / W:.6f} {(y1 - y0) / H:.6f}")
+    label_path.write_text("\n".join(lines) + ("\n" if lines else ""))
+
+
+def generate(out_dir: Path, n_train: int, n_val: int, seed: int = 0, size: int = 640, style: int = 1) -> Path:
+    """Write ``images/{train,val}`` and ``labels/{train,val}`` and a ``data.yaml``.
+
+    Photos already present are kept, so an interrupted run resumes where it stopped.
+    """
+    out_dir = Path(out_dir)
+    for split, n, offset in (("train", n_train, 0), ("val", n_val, 1_000_000)):
+        (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
+        (out_dir / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for i in range(n):
+            name = f"{split}_{i:05d}"
+            ip = out_dir / "images" / split / f"{name}.jpg"
+            lp = out_dir / "labels" / split / f"{name}.txt"
+            if ip.exists() and lp.exists():
+                continue
+            img, boxes = shelf(seed, offset + i, size, style)
+            quality = int(np.random.default_rng([seed, offset + i, 7]).integers(55, 95))
+            write_yolo(img, boxes, ip, lp, quality)
+    yaml = out_dir / "data.yaml"
+    yaml.write_text(
+        f"path: {out_dir.resolve()}\ntrain: images/train\nval: images/val\n"
+        f"names:\n" + "".join(f"  {i}: {n}\n" for i, n in enumerate(CLASS_NAMES))
+    )
+    return yaml
+
+
+def main() -> None:
+    import argparse
+
+    ap = argparse.ArgumentParser(description="write synthetic shelf photos (the demo's samples/)")
+    ap.add_argument("out", type=Path)
+    ap.add_argument("-n", type=int, default=4)
+    ap.add_argument("--seed", type=int, default=2026)
+    ap.add_argument("--size", type=int, default=960)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    for i in range(args.n):
+        img, boxes = shelf(args.seed, i, args.size)
+        cv2.imwrite(str(args.out / f"shelf-{i + 1}.jpg"), img, [cv2.IMWRITE_JPEG_QUALITY, 88])
+        print(f"shelf-{i + 1}.jpg: {img.shape[1]}x{img.shape[0]}, {len(boxes)} products")
+
+
+if __name__ == "__main__":
+    main()
