@@ -245,7 +245,6 @@ def run_openvino(spec: dict, real: list[bytes]) -> dict:
     core = ov.Core()
     caps = list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
     default_precision = str(core.get_property("CPU", "INFERENCE_PRECISION_HINT"))
-    size = spec["card"]["input_size"]
     base = {props.inference_num_threads: spec["threads"], hints.performance_mode: hints.PerformanceMode.LATENCY,
             props.streams.num: 1}
     variants = {"fp32_model_f32": (spec["fp32"], {hints.inference_precision: ov.Type.f32}),
@@ -257,20 +256,32 @@ def run_openvino(spec: dict, real: list[bytes]) -> dict:
     out: dict = {"version": ov.__version__, "capabilities": caps, "default_precision": default_precision,
                  "bf16_available": "BF16" in caps, "model_only": {}, "map": {}}
     for name, (path, extra) in variants.items():
-        model = core.read_model(path)
-        model.reshape([1, 3, size, size])  # static shapes: OpenVINO's fastest form
-        compiled = core.compile_model(model, "CPU", {**base, **extra})
-        req = compiled.create_infer_request()
-        port = compiled.output(0)
-
-        def predict(x: np.ndarray, req=req, port=port) -> np.ndarray:
-            return np.array(req.infer({0: x})[port])
-
+        predict = _openvino_predictor(core, path, {**base, **extra})
         out["model_only"][name] = model_only(predict, x1, [1], spec["model_images"])["1"]
         if spec.get("map_images"):
             det.predict = predict
             out["map"][name] = detector_map(det, spec)
     return out
+
+
+def _openvino_predictor(core, path: str, config: dict) -> Callable[[np.ndarray], np.ndarray]:
+    """OpenVINO's fastest form is a static shape: compile once per input shape the detector makes.
+
+    ShelfWatch letterboxes to a rectangle (sides a multiple of 32), so OpenVINO gets exactly the
+    same tensor shape as ONNX Runtime; the few shapes a photo set produces are compiled lazily.
+    """
+    compiled: dict[tuple[int, ...], tuple] = {}
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        if x.shape not in compiled:
+            model = core.read_model(path)
+            model.reshape(list(x.shape))
+            c = core.compile_model(model, "CPU", config)
+            compiled[x.shape] = (c.create_infer_request(), c.output(0))
+        req, port = compiled[x.shape]
+        return np.array(req.infer({0: x})[port])
+
+    return predict
 
 
 ENGINES = {"shelfwatch": run_shelfwatch, "ultralytics": run_ultralytics, "openvino": run_openvino}
