@@ -123,6 +123,20 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return 0 if all("error" not in p for p in photos) else 1
 
 
+def cmd_requeue(args: argparse.Namespace) -> int:
+    from shared.db import make_engine, make_sessionmaker
+    from shared.queue import make_celery
+    from shared.reaper import requeue_stale
+
+    s = _settings()
+    older = args.older_than if args.older_than is not None else s.visibility_timeout_s
+    sent = requeue_stale(make_sessionmaker(make_engine(s.database_url)), make_celery(s), older)
+    print(f"re-enqueued {len(sent)} job(s) waiting longer than {older:g} s")
+    for job_id in sent:
+        print(f"  {job_id}")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     from shelfwatch_cli import models
 
@@ -187,6 +201,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_detect)
 
     from shelfwatch_cli import models
+
+    p = sub.add_parser("requeue", help="re-enqueue jobs stuck queued/running (lost by the broker); safe to repeat")
+    p.add_argument("--older-than", type=float, default=None, metavar="SECONDS",
+                   help="only jobs waiting longer than this (default: VISIBILITY_TIMEOUT_S)")
+    p.set_defaults(func=cmd_requeue)
 
     p = sub.add_parser("models", help="list the models, or promote one to a mode (with a regression gate)")
     models.add_arguments(p)

@@ -127,3 +127,30 @@ def test_corrupt_photo_fails_and_worker_keeps_going(client, api_key, worker):
     # and the next audit is processed normally
     nxt = post_audit(client, api_key, [SAMPLES[1].read_bytes()]).get_json()
     assert wait_for(client, f"/v1/audits/{nxt['audit_id']}", api_key)["status"] == "done"
+
+
+def test_job_lost_by_the_broker_is_requeued_and_done(client, api_key, worker, factory, settings):
+    """The gateway committed the audit but died before its enqueue: the reaper sends it again."""
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from shared.audits import submit_audit
+    from shared.db import transaction
+    from shared.reaper import requeue_stale
+    from shared.storage import PhotoStore
+
+    sub = submit_audit(factory, PhotoStore(settings), settings, tenant_id="tenant-a",  # api_key's
+                       store_id="store-lost", aisle=None, captured_at=None, idempotency_key=None,
+                       photos=[SAMPLES[3].read_bytes()])
+    job_id = sub.job_ids[0]  # committed, never enqueued
+    celery = make_celery(settings)
+    # young jobs are left alone: they may still be on their way through a long queue
+    assert str(job_id) not in requeue_stale(factory, celery, older_than_s=600)
+    with transaction(factory) as s:
+        s.execute(update(Job).where(Job.id == job_id).values(queued_at=datetime.now(UTC) - timedelta(hours=1)))
+    assert str(job_id) in requeue_stale(factory, celery, older_than_s=600)
+    job = wait_for(client, f"/v1/jobs/{job_id}", api_key)
+    assert job["status"] == "done" and job["detection_count"] > 0
+    # once done, it is never sent again
+    assert str(job_id) not in requeue_stale(factory, celery, older_than_s=600)
