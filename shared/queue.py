@@ -38,12 +38,37 @@ def make_celery(settings: Settings) -> Celery:
         # benchmark saw batches of 2.75 on average instead of 8.
         worker_prefetch_multiplier=2 * settings.batch_size,
         task_time_limit=settings.task_time_limit_s,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_transport_options=transport_options(settings),
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,
         worker_send_task_events=False,
+        # On SQS, remote control would create a reply queue per worker: the pods may only
+        # use the queues Terraform made, so it is off there.
+        worker_enable_remote_control=not is_sqs(settings),
     )
     return app
+
+
+def is_sqs(settings: Settings) -> bool:
+    return settings.broker.startswith("sqs")
+
+
+def transport_options(settings: Settings) -> dict:
+    """Redis: the visibility timeout. SQS: that, the region, and the queues by URL.
+
+    With ``predefined_queues`` Celery's SQS transport neither lists nor creates queues,
+    so the pods need only send/receive/delete rights on the queues Terraform made
+    (``SQS_QUEUE_URL_PREFIX`` + ``audits``/``rescans``/``webhooks``).
+    """
+    options: dict = {"visibility_timeout": settings.visibility_timeout_s}
+    if is_sqs(settings):
+        if not settings.sqs_queue_url_prefix:
+            raise RuntimeError("BROKER_URL is sqs://: set SQS_QUEUE_URL_PREFIX "
+                               "(terraform output sqs_queue_url_prefix)")
+        options["region"] = settings.s3_region
+        options["predefined_queues"] = {q: {"url": settings.sqs_queue_url_prefix + q} for q in QUEUES}
+        options["wait_time_seconds"] = 10  # long polling: fewer empty receives, lower bill
+    return options
 
 
 def send_job(app: Celery, job_id: str, queue: str = "audits") -> None:

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL of Postgres; empty: found or started locally")
     redis_url: str = Field("", description="Redis URL; the broker unless BROKER_URL is set")
     broker_url: str = Field("", description="Celery broker URL (redis://… or sqs://); default REDIS_URL")
+    sqs_queue_url_prefix: str = Field("", description="SQS broker only: queue URL before the queue name, "
+                                      "e.g. https://sqs.REGION.amazonaws.com/ACCOUNT/shelfwatch-prod-")
     s3_endpoint_url: str = Field("", description="S3 API endpoint; empty means AWS itself")
     s3_bucket: str = Field("shelfwatch-photos", description="bucket for photos")
     s3_region: str = Field("us-east-1", description="AWS region of the bucket")

@@ -62,3 +62,8 @@ output "celery_sqs_queue_name_prefix" {
   description = "Celery SQS transport option queue_name_prefix matching the queue names."
   value       = "${var.name_prefix}-"
 }
+
+output "sqs_queue_url_prefix" {
+  description = "SQS_QUEUE_URL_PREFIX for BROKER_URL=sqs://: each queue's URL is this plus its Celery name."
+  value       = trimsuffix(aws_sqs_queue.main["audits"].url, "audits")
+}

@@ -24,6 +24,23 @@ def test_broker_defaults_to_redis():
     assert Settings(redis_url="redis://x", broker_url="sqs://", _env_file=None).broker == "sqs://"
 
 
+def test_sqs_broker_uses_the_queues_terraform_made():
+    from shared.queue import QUEUES, make_celery
+
+    prefix = "https://sqs.eu-west-1.amazonaws.com/123456789012/shelfwatch-prod-"
+    app = make_celery(Settings(broker_url="sqs://", sqs_queue_url_prefix=prefix, s3_region="eu-west-1",
+                               _env_file=None))
+    opts = app.conf.broker_transport_options
+    assert opts["predefined_queues"] == {q: {"url": prefix + q} for q in QUEUES}
+    assert opts["region"] == "eu-west-1" and opts["visibility_timeout"] == 3600
+    assert app.conf.worker_enable_remote_control is False
+    with pytest.raises(RuntimeError, match="SQS_QUEUE_URL_PREFIX"):
+        make_celery(Settings(broker_url="sqs://", _env_file=None))
+    redis = make_celery(Settings(redis_url="redis://x:1/0", _env_file=None))
+    assert redis.conf.broker_transport_options == {"visibility_timeout": 3600}
+    assert redis.conf.worker_enable_remote_control is True
+
+
 def test_malformed_keys_resolve_to_no_tenant_without_a_query():
     from shared.keys import tenant_for_key
 
@@ -33,3 +50,11 @@ def test_malformed_keys_resolve_to_no_tenant_without_a_query():
 
     for key in ("", "abc", "sw_only", "xx_a_b"):
         assert tenant_for_key(NoDb(), key) is None
+
+
+def test_every_setting_is_documented_in_the_readme():
+    from shared.settings import ROOT
+
+    readme = (ROOT / "README.md").read_text()
+    missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in readme]
+    assert not missing, f"settings missing from the README's configuration table: {missing}"
