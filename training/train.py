@@ -44,8 +44,9 @@ def prepare_data(cfg: dict, workdir: Path) -> Path:
         raise FileNotFoundError(f"{photos_dir}: the real photos for self-training are not on this machine")
     names = [Path(n.strip()).name for n in Path(p["list"]).read_text().split() if n.strip()]
     photos = [photos_dir / n for n in names if (photos_dir / n).exists()]
-    real = pseudolabel.pseudo_label(Path(p["model"]), photos, workdir / f"pseudo-{Path(p['model']).stem}",
-                                    conf=p.get("conf", 0.4))
+    ignore = p.get("ignore_below")
+    folder = workdir / (f"pseudo-{Path(p['model']).stem}" + (f"-ignore{ignore}" if ignore else ""))
+    real = pseudolabel.pseudo_label(Path(p["model"]), photos, folder, conf=p.get("conf", 0.4), ignore_below=ignore)
     mixed = workdir / f"{cfg['name']}-data.yaml"
     mixed.write_text(f"path: {out.resolve()}\ntrain:\n  - images/train\n  - {real.resolve()}\nval: images/val\n"
                      "names:\n" + "".join(f"  {i}: {n}\n" for i, n in enumerate(synth.CLASS_NAMES)))
