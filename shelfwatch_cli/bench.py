@@ -43,8 +43,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="a ~2-minute subset (what `make test` runs)")
     p.add_argument("--json", type=Path, default=ROOT / "build" / "bench" / "bench.json",
                    help="where to write the results; the plot goes beside it (.png)")
-    p.add_argument("--int8", type=Path, default=ROOT / "models" / "shelfwatch-v1-int8.onnx")
-    p.add_argument("--fp32", type=Path, default=ROOT / "models" / "shelfwatch-v1-fp32.onnx")
+    p.add_argument("--int8", type=Path, default=None,
+                   help="INT8 model (default: the one models/registry.json serves in accurate mode)")
+    p.add_argument("--fp32", type=Path, default=None, help="its FP32 original (default: the -fp32 file beside it)")
     p.add_argument("--real-photos", type=Path, default=REAL_PHOTOS,
                    help="folder of real shelf JPEGs (read in place, never copied)")
     p.add_argument("--workdir", type=Path, default=ROOT / "build" / "bench")
@@ -133,7 +134,16 @@ def farm_config(args, photos, worker_cores, other_cores):
 
 # --- run ---------------------------------------------------------------------------------
 
+def served_models(int8: Path | None, fp32: Path | None) -> tuple[Path, Path]:
+    """The INT8 model in service (accurate mode) and the FP32 file it was quantized from."""
+    from shared import registry
+
+    int8 = int8 or registry.resolve(ROOT / "models", None)["accurate"].model
+    return int8, fp32 or int8.with_name(int8.name.replace("-int8", "-fp32"))
+
+
 def run(args: argparse.Namespace) -> int:
+    args.int8, args.fp32 = served_models(args.int8, args.fp32)
     for m in (args.int8, args.fp32):
         if not m.exists() or not m.with_suffix(".json").exists():
             print(f"bench: {m} or its card {m.with_suffix('.json').name} is missing (see --int8/--fp32)")

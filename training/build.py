@@ -114,7 +114,9 @@ def main() -> int:
     common = {
         **base, "conf_threshold": threshold,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "architecture": cfg["model"], "trained_from": "scratch (no pretrained weights)",
+        "architecture": cfg["model"],
+        "trained_from": (f"fine-tuned from {cfg['model']}" if str(cfg["model"]).endswith(".pt")
+                         else "scratch (no pretrained weights)"),
         "data": {**cfg["data"], "generator": "training/synth.py", "val_photos": len(val_imgs)},
         "training": cfg["train"], "config_file": str(args.config),
         "metrics": {"synthetic_val": {"fp32": m_fp32, "int8": m_int8}},
@@ -135,7 +137,10 @@ def main() -> int:
         for path in cards:
             shutil.copy(path, args.out / path.name)
             shutil.copy(path.with_suffix(".json"), args.out / path.with_suffix(".json").name)
-        print(f"models and cards copied to {args.out}")
+        # the weights a later config fine-tunes from (optimizer state stripped by Ultralytics)
+        (args.out / "checkpoints").mkdir(exist_ok=True)
+        shutil.copy(best, args.out / "checkpoints" / f"{cfg['name']}.pt")
+        print(f"models, cards and checkpoint copied to {args.out}")
     return 0
 
 
