@@ -5,7 +5,11 @@
 
 Real shelf photos hold ~150 products on average (SKU-110K), so per-photo counts far
 outside roughly 40-400 mean the model is missing products or counting price tags.
-It writes the counts as JSON and a contact sheet of annotated photos to look at.
+Where the photos carry shelf-row boxes (a ``labels/`` folder beside ``images/``, YOLO
+format), two proxies compare models: the share of detections whose centre lies in a
+labelled row (a precision proxy: floor, ceiling and signs are outside; unlabelled rows
+lower it for every model alike) and the share of row area covered by detections (a
+recall proxy). It writes the counts as JSON and a contact sheet of annotated photos.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import cv2
 import numpy as np
 
 from shared.detector import Detector
+from shared.imaging import decode
 
 PLAUSIBLE = (40, 400)
 
@@ -28,6 +33,32 @@ def annotate(img: np.ndarray, boxes: list[tuple[float, float, float, float]], sc
     for x1, y1, x2, y2 in boxes:
         cv2.rectangle(out, (int(x1 / scale), int(y1 / scale)), (int(x2 / scale), int(y2 / scale)), (0, 255, 0), 2)
     return out
+
+
+def read_rows(label: Path, w: int, h: int) -> list[tuple[float, float, float, float]]:
+    """Shelf-row boxes in pixels from a YOLO label file (empty if there is none)."""
+    if not label.exists():
+        return []
+    rows = []
+    for line in label.read_text().splitlines():
+        parts = line.split()
+        if len(parts) == 5:
+            cx, cy, bw, bh = (float(v) for v in parts[1:])
+            rows.append(((cx - bw / 2) * w, (cy - bh / 2) * h, (cx + bw / 2) * w, (cy + bh / 2) * h))
+    return rows
+
+
+def row_proxies(boxes: list, rows: list, w: int, h: int, grid: int = 4) -> tuple[float, float]:
+    """(share of detection centres inside a row, share of row area covered by detections)."""
+    inside = sum(any(r[0] <= (b[0] + b[2]) / 2 <= r[2] and r[1] <= (b[1] + b[3]) / 2 <= r[3] for r in rows)
+                 for b in boxes)
+    row_mask = np.zeros((h // grid + 1, w // grid + 1), bool)
+    det_mask = np.zeros_like(row_mask)
+    for mask, rects in ((row_mask, rows), (det_mask, boxes)):
+        for x1, y1, x2, y2 in rects:
+            mask[int(y1) // grid: int(y2) // grid + 1, int(x1) // grid: int(x2) // grid + 1] = True
+    covered = (row_mask & det_mask).sum() / max(1, row_mask.sum())
+    return inside / max(1, len(boxes)), float(covered)
 
 
 def contact_sheet(tiles: list[np.ndarray], cols: int = 3, tile: int = 520) -> np.ndarray:
@@ -60,10 +91,18 @@ def main() -> None:
         photos = sorted(args.photos.glob("*.jpg"))
     det = Detector(args.model, threads=1)
     args.out.mkdir(parents=True, exist_ok=True)
-    counts, tiles = {}, []
+    counts, tiles, in_rows, coverage = {}, [], [], []
     for i, p in enumerate(photos):
-        found = det.detect(p.read_bytes())
+        data = p.read_bytes()
+        found = det.detect(data)
         counts[p.name] = len(found)
+        shown = decode(data)  # EXIF-rotated, as the boxes are
+        w, h = shown.width, shown.height
+        rows = read_rows(p.parent.parent / "labels" / (p.stem + ".txt"), w, h)
+        if rows:
+            share_in, covered = row_proxies([d.box for d in found], rows, w, h)
+            in_rows.append(share_in)
+            coverage.append(covered)
         if i < args.sheet:
             img = cv2.imread(str(p))
             tiles.append(annotate(img, [d.box for d in found], 1.0))
@@ -73,6 +112,9 @@ def main() -> None:
         "count_median": statistics.median(values), "count_min": min(values), "count_max": max(values),
         "plausible_range": PLAUSIBLE,
         "share_plausible": round(sum(PLAUSIBLE[0] <= v <= PLAUSIBLE[1] for v in values) / len(values), 3),
+        "rows_labelled_photos": len(in_rows),
+        "median_share_in_rows": round(statistics.median(in_rows), 3) if in_rows else None,
+        "median_row_coverage": round(statistics.median(coverage), 3) if coverage else None,
         "counts": counts,
     }
     (args.out / "counts.json").write_text(json.dumps(summary, indent=1))
