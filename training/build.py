@@ -60,6 +60,13 @@ def latency_ms(model_path: Path, size: int, runs: int = 20) -> float:
     return round(statistics.median(times), 1)
 
 
+def calibration_photos(folders: list[list[Path]], n: int) -> list[Path]:
+    """Up to ``n`` training photos spread evenly over every training folder (synthetic and real),
+    so the INT8 scales cover the activations of real photos too, not only synthetic ones."""
+    share = [n // len(folders) + (i < n % len(folders)) for i in range(len(folders))]
+    return [p for photos, k in zip(folders, share, strict=True) if k for p in photos[:: max(1, len(photos) // k)][:k]]
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", type=Path, required=True)
@@ -91,10 +98,8 @@ def main() -> int:
     fp32 = export_onnx(best, stage / f"{cfg['name']}-fp32.onnx", size, workdir)
     int8 = stage / f"{cfg['name']}-int8.onnx"
 
-    train_imgs, _ = train.split(data_yaml, "train")
     val_imgs, labels = train.split(data_yaml, "val")
-    calib = train_imgs[:: max(1, len(train_imgs) // cfg["quantize"]["calibration_photos"])]
-    calib = calib[: cfg["quantize"]["calibration_photos"]]
+    calib = calibration_photos(train.all_images(data_yaml, "train"), cfg["quantize"]["calibration_photos"])
 
     base = {"classes": ["product"], "input_size": size, "iou_threshold": 0.6, "conf_threshold": 0.25,
             "max_det": cfg["train"].get("max_det", 300)}

@@ -31,14 +31,27 @@ def prepare_data(cfg: dict, workdir: Path) -> Path:
     if "sku110k" in data:  # SKU-110K CSV annotations + its images folder
         d = data["sku110k"]
         return datasets.import_sku110k(Path(d["csv"]), Path(d["images"]), workdir / "sku110k")
-    s = data["synthetic"]
+    sets = data["synthetic"] if isinstance(data["synthetic"], list) else [data["synthetic"]]
+    made = [_synthetic(s, workdir) for s in sets]  # the first set's val split is the val set
+    trains = [str((y.parent / "images" / "train").resolve()) for y in made]
+    if "pseudo" in data:
+        trains.append(str(_pseudo(data["pseudo"], workdir).resolve()))
+    if len(trains) == 1:
+        return made[0]
+    mixed = workdir / f"{cfg['name']}-data.yaml"
+    mixed.write_text(f"path: {made[0].parent.resolve()}\ntrain:\n" + "".join(f"  - {t}\n" for t in trains)
+                     + "val: images/val\nnames:\n" + "".join(f"  {i}: {n}\n" for i, n in enumerate(synth.CLASS_NAMES)))
+    return mixed
+
+
+def _synthetic(s: dict, workdir: Path) -> Path:
     style = s.get("style", 1)
     out = workdir / (f"synthetic-s{s['seed']}-{s['size']}" + (f"-style{style}" if style != 1 else ""))
-    data_yaml = synth.generate(out, s["n_train"], s["n_val"], seed=s["seed"], size=s["size"], style=style)
-    if "pseudo" not in data:
-        return data_yaml
-    # self-training: real photos labelled by an earlier model, trained on beside the synthetic ones
-    p = data["pseudo"]
+    return synth.generate(out, s["n_train"], s["n_val"], seed=s["seed"], size=s["size"], style=style)
+
+
+def _pseudo(p: dict, workdir: Path) -> Path:
+    """Self-training: real photos labelled by an earlier model (see training/pseudolabel.py)."""
     photos_dir = Path(p["photos"])
     if not photos_dir.exists():
         raise FileNotFoundError(f"{photos_dir}: the real photos for self-training are not on this machine")
@@ -46,11 +59,7 @@ def prepare_data(cfg: dict, workdir: Path) -> Path:
     photos = [photos_dir / n for n in names if (photos_dir / n).exists()]
     ignore = p.get("ignore_below")
     folder = workdir / (f"pseudo-{Path(p['model']).stem}" + (f"-ignore{ignore}" if ignore else ""))
-    real = pseudolabel.pseudo_label(Path(p["model"]), photos, folder, conf=p.get("conf", 0.4), ignore_below=ignore)
-    mixed = workdir / f"{cfg['name']}-data.yaml"
-    mixed.write_text(f"path: {out.resolve()}\ntrain:\n  - images/train\n  - {real.resolve()}\nval: images/val\n"
-                     "names:\n" + "".join(f"  {i}: {n}\n" for i, n in enumerate(synth.CLASS_NAMES)))
-    return mixed
+    return pseudolabel.pseudo_label(Path(p["model"]), photos, folder, conf=p.get("conf", 0.4), ignore_below=ignore)
 
 
 def split(data_yaml: Path, name: str) -> tuple[list[Path], Path]:
@@ -62,6 +71,15 @@ def split(data_yaml: Path, name: str) -> tuple[list[Path], Path]:
     labels = Path(str(images).replace(f"{os.sep}images", f"{os.sep}labels", 1))
     photos = sorted(p for p in images.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
     return photos, labels
+
+
+def all_images(data_yaml: Path, name: str) -> list[list[Path]]:
+    """Images of every folder of one split (a mixed split lists several), folder by folder."""
+    d = yaml.safe_load(Path(data_yaml).read_text())
+    root = Path(d.get("path") or Path(data_yaml).parent)
+    entries = d[name] if isinstance(d[name], list) else [d[name]]
+    return [sorted(p for p in (root / e).iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+            for e in entries]
 
 
 def train(cfg: dict, workdir: Path, data_yaml: Path) -> Path:
