@@ -130,9 +130,10 @@ class Detector:
         boxes[:, 2:] = xywh[:, 2:]
         shifted = boxes.copy()
         shifted[:, :2] += (cls * 4 * self.size)[:, None]
-        kept = cv2.dnn.NMSBoxes(shifted.tolist(), conf.tolist(), self.conf,
-                                self.card.iou_threshold, top_k=self.card.max_det)
-        idx = np.asarray(kept, dtype=np.int64).reshape(-1)[: self.card.max_det]
+        # no top_k here: OpenCV applies it to the candidates *before* suppression, which on a
+        # dense shelf (several candidates per product) silently dropped whole products
+        kept = cv2.dnn.NMSBoxes(shifted.tolist(), conf.tolist(), self.conf, self.card.iou_threshold)
+        idx = np.asarray(kept, dtype=np.int64).reshape(-1)[: self.card.max_det]  # sorted by score
         k = (decoded.scale_to_original / r)
         out = []
         for i in idx:
