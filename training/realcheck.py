@@ -83,13 +83,14 @@ def main() -> None:
     ap.add_argument("--list", type=Path, default=None, help="file of photo names/paths to use")
     ap.add_argument("--out", type=Path, default=Path("build/realcheck"))
     ap.add_argument("--sheet", type=int, default=6, help="photos on the contact sheet")
+    ap.add_argument("--conf", type=float, default=None, help="confidence threshold (default: the card's)")
     args = ap.parse_args()
     if args.list:
         names = [Path(ln.strip()).name for ln in args.list.read_text().splitlines() if ln.strip()]
         photos = [args.photos / n for n in names if (args.photos / n).exists()]
     else:
         photos = sorted(args.photos.glob("*.jpg"))
-    det = Detector(args.model, threads=1)
+    det = Detector(args.model, threads=1, conf_threshold=args.conf)
     args.out.mkdir(parents=True, exist_ok=True)
     counts, tiles, in_rows, coverage = {}, [], [], []
     for i, p in enumerate(photos):
@@ -118,7 +119,8 @@ def main() -> None:
         "counts": counts,
     }
     (args.out / "counts.json").write_text(json.dumps(summary, indent=1))
-    cv2.imwrite(str(args.out / "sheet.jpg"), contact_sheet(tiles), [cv2.IMWRITE_JPEG_QUALITY, 85])
+    if tiles:
+        cv2.imwrite(str(args.out / "sheet.jpg"), contact_sheet(tiles), [cv2.IMWRITE_JPEG_QUALITY, 85])
     print(json.dumps({k: v for k, v in summary.items() if k != "counts"}))
 
 
