@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import time
 from pathlib import Path
 
 import cv2
@@ -109,14 +110,17 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("build/realcheck"))
     ap.add_argument("--sheet", type=int, default=6, help="photos on the contact sheet")
     ap.add_argument("--conf", type=float, default=None, help="confidence threshold (default: the card's)")
+    ap.add_argument("--input-size", type=int, default=None, help="letterbox size (default: the card's)")
     args = ap.parse_args()
     photos = real_photos(args.photos, args.list)
-    det = Detector(args.model, threads=1, conf_threshold=args.conf)
+    det = Detector(args.model, threads=1, conf_threshold=args.conf, input_size=args.input_size)
     args.out.mkdir(parents=True, exist_ok=True)
-    counts, tiles, in_rows, coverage = {}, [], [], []
+    counts, tiles, in_rows, coverage, ms = {}, [], [], [], []
     for i, p in enumerate(photos):
         data = p.read_bytes()
+        t0 = time.perf_counter()
         found = det.detect(data)
+        ms.append((time.perf_counter() - t0) * 1000)
         counts[p.name] = len(found)
         shown = decode(data)  # EXIF-rotated, as the boxes are
         w, h = shown.width, shown.height
@@ -132,7 +136,7 @@ def main() -> None:
     summary = {
         "model_version": det.version, "photos": len(values),
         "count_median": statistics.median(values), "count_min": min(values), "count_max": max(values),
-        "plausible_range": PLAUSIBLE,
+        "plausible_range": PLAUSIBLE, "median_ms_per_photo_1thread": round(statistics.median(ms), 1),
         "share_plausible": round(sum(PLAUSIBLE[0] <= v <= PLAUSIBLE[1] for v in values) / len(values), 3),
         "rows_labelled_photos": len(in_rows),
         "median_share_in_rows": round(statistics.median(in_rows), 3) if in_rows else None,
