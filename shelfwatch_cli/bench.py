@@ -119,7 +119,7 @@ def engine_config(args, photos, val, labels, core_map):
                         map_labels=labels, threads=[1] if q else [1, 2], batches=[1, 8] if q else [1, 4, 8, 16],
                         model_batches=[1] if q else [1, 4, 8, 16], model_images=10 if q else 32,
                         big=1 if q else 3, cores=core_map, ort_openvino_python=args.ort_openvino_python,
-                        ultralytics_int8=not q)
+                        ultralytics_int8=not q, rounds=2 if q else 5)
 
 
 def farm_config(args, photos, worker_cores, other_cores):
@@ -267,12 +267,19 @@ def engine_table(e: dict, meta: dict) -> list[str]:
             for b, m in (by_b or {}).items():
                 lines.append(f"  {label:<18}{t:>8}{b:>7}{_f(m['images_per_s']):>10}{_f(m['per_image_ms'], 1):>10}"
                              f"{_f(m['batch_ms']['p95'], 1):>14}")
+    sq = e["sequential"]["ratios"]
+    lines.append(f"  (engines timed one after the other: INT8/Ultralytics {_f(sq['int8_vs_ultralytics'])}×, "
+                 f"FP32/Ultralytics {_f(sq['fp32_vs_ultralytics'])}×, INT8/FP32 {_f(sq['int8_vs_fp32'])}×)")
+    lines.append("  side by side (one process, engines taking turns, batch 1, median of per-round ratios):")
+    for t, rt in e.get("side_by_side", {}).items():
+        ips = rt["images_per_s"]
+        lines.append(f"    {t} thread(s): Ultralytics {_f(ips['ultralytics'])}, FP32 {_f(ips['fp32'])}, "
+                     f"INT8 {_f(ips['int8'])} images/s → INT8/Ultralytics {_f(rt['ratios']['int8_vs_ultralytics'])}×, "
+                     f"FP32/Ultralytics {_f(rt['ratios']['fp32_vs_ultralytics'])}×, "
+                     f"INT8/FP32 {_f(rt['ratios']['int8_vs_fp32'])}×")
     ra = e["ratios"]
-    lines.append(f"  ratios at each one's best setting: INT8/Ultralytics {_f(ra['int8_vs_ultralytics'])}×, "
+    lines.append(f"  ratios at each one's best thread count: INT8/Ultralytics {_f(ra['int8_vs_ultralytics'])}×, "
                  f"FP32/Ultralytics {_f(ra['fp32_vs_ultralytics'])}×, INT8/FP32 {_f(ra['int8_vs_fp32'])}×")
-    for t, rt in e.get("ratios_by_threads", {}).items():
-        lines.append(f"    at {t} thread(s): INT8/Ultralytics {_f(rt['int8_vs_ultralytics'])}×, "
-                     f"FP32/Ultralytics {_f(rt['fp32_vs_ultralytics'])}×, INT8/FP32 {_f(rt['int8_vs_fp32'])}×")
     mo = e["model_only_best_ms_per_image"]
     lines.append(f"  model only, best ms/image: FP32 {_f(mo['fp32'], 1)}, INT8 {_f(mo['int8'], 1)}, "
                  f"OpenVINO {_f(mo['openvino'], 1)} → INT8 {_f(e['model_only_ratio_int8_vs_fp32'])}× FP32, "

@@ -183,9 +183,14 @@ def _ultralytics_session(model, path: str, threads: int) -> None:
     backend.session = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
 
 
-def run_ultralytics(spec: dict, real: list[bytes]) -> dict:
+def _imread(data: bytes):
     import cv2
 
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+
+
+def _ultralytics(spec: dict, model_path: str, real: list[bytes]):
+    """An Ultralytics YOLO on the ONNX file, offline, with our thread count; and its predict kwargs."""
     from training import offline
 
     offline.configure(Path(spec["workdir"]))
@@ -194,16 +199,59 @@ def run_ultralytics(spec: dict, real: list[bytes]) -> dict:
     torch.set_num_threads(spec["threads"])
     from ultralytics import YOLO
 
-    model = YOLO(spec["model"], task="detect")
+    model = YOLO(model_path, task="detect")
     card = spec["card"]
     kw = {"imgsz": card["input_size"], "conf": card["conf_threshold"], "iou": card["iou_threshold"],
           "max_det": card["max_det"], "verbose": False}
+    model.predict(source=_imread(real[0]), **kw)  # builds the predictor and its session
+    _ultralytics_session(model, model_path, spec["threads"])
+    return model, kw
 
-    def imread(data: bytes):
-        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
 
-    model.predict(source=imread(real[0]), **kw)  # builds the predictor and its session
-    _ultralytics_session(model, spec["model"], spec["threads"])
+def run_side_by_side(spec: dict, real: list[bytes]) -> dict:
+    """Ultralytics, ShelfWatch FP32 and ShelfWatch INT8 in one process, taking turns.
+
+    The machine is shared and its speed drifts over minutes, so engines timed one after
+    the other are compared across different conditions. Here each round times every
+    engine once over all the photos (batch 1, JPEG bytes to detections), in a rotated
+    order; a ratio is taken within each round and the median over rounds is reported.
+    """
+    from shared.detector import Detector
+
+    model, kw = _ultralytics(spec, spec["fp32"], real)
+    engines = {
+        "ultralytics": lambda data: model.predict(source=_imread(data), **kw),
+        "fp32": Detector(Path(spec["fp32"]), threads=spec["threads"]).detect,
+        "int8": Detector(Path(spec["int8"]), threads=spec["threads"]).detect,
+    }
+    for run in engines.values():  # every input shape once: sessions plan each new shape
+        for data in real:
+            run(data)
+    names = list(engines)
+    rounds: list[dict[str, float]] = []
+    for r in range(spec["rounds"]):
+        ips = {}
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            t = time.perf_counter()
+            for data in real:
+                engines[name](data)
+            ips[name] = len(real) / (time.perf_counter() - t)
+        rounds.append(ips)
+
+    def med(f) -> float:
+        return round(statistics.median(f(x) for x in rounds), 3)
+
+    return {"rounds": len(rounds), "photos": len(real),
+            "images_per_s": {k: med(lambda x, k=k: x[k]) for k in names},
+            "ratios": {"int8_vs_ultralytics": med(lambda x: x["int8"] / x["ultralytics"]),
+                       "int8_vs_fp32": med(lambda x: x["int8"] / x["fp32"]),
+                       "fp32_vs_ultralytics": med(lambda x: x["fp32"] / x["ultralytics"])}}
+
+
+def run_ultralytics(spec: dict, real: list[bytes]) -> dict:
+    model, kw = _ultralytics(spec, spec["model"], real)
+    card = spec["card"]
+    imread = _imread
     speeds: list[dict] = []
 
     def run(chunk: list[bytes]):
@@ -284,7 +332,8 @@ def _openvino_predictor(core, path: str, config: dict) -> Callable[[np.ndarray],
     return predict
 
 
-ENGINES = {"shelfwatch": run_shelfwatch, "ultralytics": run_ultralytics, "openvino": run_openvino}
+ENGINES = {"shelfwatch": run_shelfwatch, "ultralytics": run_ultralytics, "openvino": run_openvino,
+           "side_by_side": run_side_by_side}
 
 
 def main(spec_path: str, out_path: str) -> int:

@@ -44,7 +44,7 @@ class FarmConfig:
     gateway_clients: int = 32
     gateway_per_client: int = 4
     batch_size: int = 8
-    batch_wait_ms: int = 100
+    batch_wait_ms: int = 25  # the product default (shared/settings.py)
     sweep: list[tuple[int, int]] = field(default_factory=list)  # (BATCH_SIZE, BATCH_WAIT_MS)
     scaling: bool = False
     profile: bool = False
