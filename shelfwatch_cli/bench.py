@@ -280,6 +280,10 @@ def engine_table(e: dict, meta: dict) -> list[str]:
     ra = e["ratios"]
     lines.append(f"  ratios at each one's best thread count: INT8/Ultralytics {_f(ra['int8_vs_ultralytics'])}×, "
                  f"FP32/Ultralytics {_f(ra['fp32_vs_ultralytics'])}×, INT8/FP32 {_f(ra['int8_vs_fp32'])}×")
+    for t, m in e.get("model_only_side_by_side", {}).items():
+        lines.append(f"  model only side by side, {t} thread(s), batch 1, {m['input_shape']}: "
+                     + ", ".join(f"{k} {_f(v, 1)} ms" for k, v in m["ms"].items())
+                     + f" → INT8/FP32 {_f(m['ratio_int8_vs_fp32'])}×, OpenVINO/INT8 {_f(m['ratio_int8_vs_openvino'])}")
     mo = e["model_only_best_ms_per_image"]
     lines.append(f"  model only, best ms/image: FP32 {_f(mo['fp32'], 1)}, INT8 {_f(mo['int8'], 1)}, "
                  f"OpenVINO {_f(mo['openvino'], 1)} → INT8 {_f(e['model_only_ratio_int8_vs_fp32'])}× FP32, "

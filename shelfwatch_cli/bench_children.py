@@ -241,11 +241,46 @@ def run_side_by_side(spec: dict, real: list[bytes]) -> dict:
     def med(f) -> float:
         return round(statistics.median(f(x) for x in rounds), 3)
 
-    return {"rounds": len(rounds), "photos": len(real),
+    return {"model_only": model_only_side_by_side(spec, real),
+            "rounds": len(rounds), "photos": len(real),
             "images_per_s": {k: med(lambda x, k=k: x[k]) for k in names},
             "ratios": {"int8_vs_ultralytics": med(lambda x: x["int8"] / x["ultralytics"]),
                        "int8_vs_fp32": med(lambda x: x["int8"] / x["fp32"]),
                        "fp32_vs_ultralytics": med(lambda x: x["fp32"] / x["ultralytics"])}}
+
+
+def model_only_side_by_side(spec: dict, real: list[bytes]) -> dict:
+    """Model call alone (batch 1, one real photo's tensor): ORT FP32, ORT INT8 and every
+    OpenVINO variant taking turns, ``spec["rounds"]`` rounds of 10 calls each; per round
+    the median ms of each, then the median over rounds of each ms and of each ratio."""
+    from shared.detector import Detector
+
+    fp32 = Detector(Path(spec["fp32"]), threads=spec["threads"])
+    x = fp32.preprocess(real[0])[0][None]
+    calls: dict[str, Callable[[], object]] = {
+        "fp32": lambda: fp32.predict(x),
+        "int8": lambda det=Detector(Path(spec["int8"]), threads=spec["threads"]): det.predict(x),
+    }
+    try:
+        for name, predict in openvino_variants(spec).items():
+            calls[f"openvino_{name}"] = lambda predict=predict: predict(x)
+    except ImportError:
+        pass
+    names = list(calls)
+    rounds: list[dict[str, float]] = []
+    for r in range(spec["rounds"]):
+        ms = {}
+        for name in names[r % len(names):] + names[: r % len(names)]:
+            ms[name] = statistics.median(time_calls(calls[name], runs=10, warmup=2)) * 1e3
+        ov = [v for k, v in ms.items() if k.startswith("openvino_")]
+        ms["openvino_best"] = min(ov) if ov else math.nan
+        rounds.append(ms)
+    keys = [*names, "openvino_best"]
+    out = {"ms": {k: round(statistics.median(r[k] for r in rounds), 2) for k in keys},
+           "ratio_int8_vs_fp32": round(statistics.median(r["fp32"] / r["int8"] for r in rounds), 3),
+           "ratio_int8_vs_openvino": round(statistics.median(r["openvino_best"] / r["int8"] for r in rounds), 3),
+           "input_shape": list(x.shape)}
+    return out
 
 
 def run_ultralytics(spec: dict, real: list[bytes]) -> dict:
@@ -295,10 +330,7 @@ def run_openvino(spec: dict, real: list[bytes]) -> dict:
     default_precision = str(core.get_property("CPU", "INFERENCE_PRECISION_HINT"))
     base = {props.inference_num_threads: spec["threads"], hints.performance_mode: hints.PerformanceMode.LATENCY,
             props.streams.num: 1}
-    variants = {"fp32_model_f32": (spec["fp32"], {hints.inference_precision: ov.Type.f32}),
-                "int8_model": (spec["int8"], {})}
-    if "BF16" in caps:
-        variants["fp32_model_bf16"] = (spec["fp32"], {hints.inference_precision: ov.Type.bf16})
+    variants = _openvino_configs(spec, caps)
     det = Detector(Path(spec["fp32"]), threads=1, verify=False)  # pre/post-processing only
     x1 = det.preprocess(real[0])[0][None]
     out: dict = {"version": ov.__version__, "capabilities": caps, "default_precision": default_precision,
@@ -310,6 +342,31 @@ def run_openvino(spec: dict, real: list[bytes]) -> dict:
             det.predict = predict
             out["map"][name] = detector_map(det, spec)
     return out
+
+
+def _openvino_configs(spec: dict, caps: list) -> dict[str, tuple[str, dict]]:
+    import openvino as ov
+    import openvino.properties.hint as hints
+
+    variants = {"fp32_model_f32": (spec["fp32"], {hints.inference_precision: ov.Type.f32}),
+                "int8_model": (spec["int8"], {})}
+    if "BF16" in caps:
+        variants["fp32_model_bf16"] = (spec["fp32"], {hints.inference_precision: ov.Type.bf16})
+    return variants
+
+
+def openvino_variants(spec: dict) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """Predictors for OpenVINO's variants on this CPU, with our thread count (static shapes)."""
+    import openvino as ov
+    import openvino.properties as props
+    import openvino.properties.hint as hints
+
+    core = ov.Core()
+    caps = list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+    base = {props.inference_num_threads: spec["threads"], hints.performance_mode: hints.PerformanceMode.LATENCY,
+            props.streams.num: 1}
+    return {name: _openvino_predictor(core, path, {**base, **extra})
+            for name, (path, extra) in _openvino_configs(spec, caps).items()}
 
 
 def _openvino_predictor(core, path: str, config: dict) -> Callable[[np.ndarray], np.ndarray]:

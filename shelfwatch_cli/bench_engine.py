@@ -198,6 +198,17 @@ def aggregate(results: dict[str, dict[int, dict]], cfg: EngineConfig) -> dict:
                    ratios=out["sequential"]["ratios"], ratios_source="sequential (side-by-side failed)")
     ips = out["images_per_s"]
     out.update(model_only_section(results))
+    mo = {t: r["model_only"] for t, r in sbs.items() if r.get("model_only")}
+    if mo:  # the headline model-only ratios, too, from engines taking turns
+        best_ms = {k: min(m["ms"][k] for m in mo.values()) for k in ("fp32", "int8", "openvino_best")}
+        out["model_only_sequential"] = {k: out[k] for k in ("model_only_best_ms_per_image",
+                                                            "model_only_ratio_int8_vs_fp32",
+                                                            "model_only_ratio_int8_vs_openvino")}
+        out["model_only_side_by_side"] = {str(t): m for t, m in mo.items()}
+        out["model_only_best_ms_per_image"] = {"fp32": best_ms["fp32"], "int8": best_ms["int8"],
+                                               "openvino": best_ms["openvino_best"]}
+        out["model_only_ratio_int8_vs_fp32"] = _ratio(best_ms["fp32"], best_ms["int8"])
+        out["model_only_ratio_int8_vs_openvino"] = _ratio(best_ms["openvino_best"], best_ms["int8"])
     out.update(accuracy_section(results))
     out["stages_ms"] = {k: results[k][cfg.threads[0]].get("stages_ms") for k in LABELS
                         if results.get(k, {}).get(cfg.threads[0], {}).get("stages_ms")}
