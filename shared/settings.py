@@ -14,6 +14,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 ROOT = Path(__file__).resolve().parent.parent
+# development data beside the repository, never in it (see ../shared/data/README.md)
+REAL_DATA = ROOT.parent / "shared" / "data" / "sku110k-shelf"
 LOCAL_ENV_FILE = ROOT / ".shelfwatch" / "local.env"
 MODELS_DIR = ROOT / "models"
 

@@ -23,9 +23,9 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.settings import ROOT
+from shared.settings import REAL_DATA, ROOT
 
-REAL_PHOTOS = ROOT.parent / "shared" / "data" / "sku110k-shelf" / "images"
+REAL_PHOTOS = REAL_DATA / "images"
 SYNTH_SEED, SYNTH_SIZE, SYNTH_VAL = 11, 640, 20
 
 # (figure, how to read it from the report, target, higher is better)

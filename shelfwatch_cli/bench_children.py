@@ -320,16 +320,13 @@ def run_ultralytics(spec: dict, real: list[bytes]) -> dict:
 def run_openvino(spec: dict, real: list[bytes]) -> dict:
     """OpenVINO on the same ONNX files: FP32 (f32, and bf16 only where the CPU has it), INT8."""
     import openvino as ov
-    import openvino.properties as props
-    import openvino.properties.hint as hints
 
     from shared.detector import Detector
 
     core = ov.Core()
     caps = list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
     default_precision = str(core.get_property("CPU", "INFERENCE_PRECISION_HINT"))
-    base = {props.inference_num_threads: spec["threads"], hints.performance_mode: hints.PerformanceMode.LATENCY,
-            props.streams.num: 1}
+    base = _openvino_base(spec)
     variants = _openvino_configs(spec, caps)
     det = Detector(Path(spec["fp32"]), threads=1, verify=False)  # pre/post-processing only
     x1 = det.preprocess(real[0])[0][None]
@@ -342,6 +339,15 @@ def run_openvino(spec: dict, real: list[bytes]) -> dict:
             det.predict = predict
             out["map"][name] = detector_map(det, spec)
     return out
+
+
+def _openvino_base(spec: dict) -> dict:
+    """Our thread count, latency mode, one stream: OpenVINO set up like ShelfWatch's ORT session."""
+    import openvino.properties as props
+    import openvino.properties.hint as hints
+
+    return {props.inference_num_threads: spec["threads"], hints.performance_mode: hints.PerformanceMode.LATENCY,
+            props.streams.num: 1}
 
 
 def _openvino_configs(spec: dict, caps: list) -> dict[str, tuple[str, dict]]:
@@ -358,13 +364,10 @@ def _openvino_configs(spec: dict, caps: list) -> dict[str, tuple[str, dict]]:
 def openvino_variants(spec: dict) -> dict[str, Callable[[np.ndarray], np.ndarray]]:
     """Predictors for OpenVINO's variants on this CPU, with our thread count (static shapes)."""
     import openvino as ov
-    import openvino.properties as props
-    import openvino.properties.hint as hints
 
     core = ov.Core()
     caps = list(core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
-    base = {props.inference_num_threads: spec["threads"], hints.performance_mode: hints.PerformanceMode.LATENCY,
-            props.streams.num: 1}
+    base = _openvino_base(spec)
     return {name: _openvino_predictor(core, path, {**base, **extra})
             for name, (path, extra) in _openvino_configs(spec, caps).items()}
 

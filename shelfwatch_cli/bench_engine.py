@@ -163,6 +163,13 @@ def _openvino_best(by_threads: dict[int, dict]) -> float:
     return min(vals) if vals else math.nan
 
 
+def _ratios(ips: dict[str, float]) -> dict[str, float]:
+    """The issue's three images/s ratios: (c)/(a), (c)/(b), (b)/(a)."""
+    return {"int8_vs_ultralytics": _ratio(ips["int8"], ips["ultralytics"]),
+            "int8_vs_fp32": _ratio(ips["int8"], ips["fp32"]),
+            "fp32_vs_ultralytics": _ratio(ips["fp32"], ips["ultralytics"])}
+
+
 def aggregate(results: dict[str, dict[int, dict]], cfg: EngineConfig) -> dict:
     e2e = {k: {str(t): r.get("e2e") for t, r in results.get(k, {}).items()} for k in (*LABELS, "ultralytics_int8")}
     best = {k: _best_e2e(results.get(k, {})) for k in LABELS}
@@ -173,25 +180,18 @@ def aggregate(results: dict[str, dict[int, dict]], cfg: EngineConfig) -> dict:
         # the per-engine tables, each engine timed in its own child one after the other
         "sequential": {"images_per_s": sequential,
                        "best_setting": {k: {"threads": best[k][1], "batch": best[k][2]} for k in LABELS},
-                       "ratios": {"int8_vs_ultralytics": _ratio(sequential["int8"], sequential["ultralytics"]),
-                                  "int8_vs_fp32": _ratio(sequential["int8"], sequential["fp32"]),
-                                  "fp32_vs_ultralytics": _ratio(sequential["fp32"], sequential["ultralytics"])}},
-        "ratios_by_threads": {},
+                       "ratios": _ratios(sequential)},
         "e2e": e2e,
     }
     # the headline: engines taking turns in one process (batch 1), ratios taken per round;
     # at the thread count where each engine is fastest
     sbs = {t: r for t, r in results.get("side_by_side", {}).items() if "ratios" in r}
-    for t, r in sbs.items():
-        out["ratios_by_threads"][str(t)] = r["ratios"]
     if sbs:
         top = {k: max(sbs, key=lambda t, k=k: sbs[t]["images_per_s"][k]) for k in LABELS}
         ips = {k: sbs[top[k]]["images_per_s"][k] for k in LABELS}
         out["images_per_s"] = ips
         out["best_setting"] = {k: {"threads": top[k], "batch": 1} for k in LABELS}
-        out["ratios"] = {"int8_vs_ultralytics": _ratio(ips["int8"], ips["ultralytics"]),
-                         "int8_vs_fp32": _ratio(ips["int8"], ips["fp32"]),
-                         "fp32_vs_ultralytics": _ratio(ips["fp32"], ips["ultralytics"])}
+        out["ratios"] = _ratios(ips)
         out["side_by_side"] = {str(t): r for t, r in sbs.items()}
     else:  # no side-by-side result: fall back to the sequential tables, and say so
         out.update(images_per_s=sequential, best_setting=out["sequential"]["best_setting"],

@@ -29,6 +29,12 @@ from shared.imaging import decode
 PLAUSIBLE = (40, 400)
 
 
+def count_summary(counts: list[int]) -> dict:
+    """Median, range and the share of photos with a plausible product count."""
+    return {"count_median": statistics.median(counts), "count_min": min(counts), "count_max": max(counts),
+            "share_plausible": round(sum(PLAUSIBLE[0] <= c <= PLAUSIBLE[1] for c in counts) / len(counts), 3)}
+
+
 def annotate(img: np.ndarray, boxes: list[tuple[float, float, float, float]], scale: float) -> np.ndarray:
     out = img.copy()
     for x1, y1, x2, y2 in boxes:
@@ -130,14 +136,11 @@ def main() -> None:
             in_rows.append(share_in)
             coverage.append(covered)
         if i < args.sheet:
-            img = cv2.imread(str(p))
-            tiles.append(annotate(img, [d.box for d in found], 1.0))
+            tiles.append(annotate(shown.image, [d.box for d in found], 1.0))
     values = list(counts.values())
     summary = {
-        "model_version": det.version, "photos": len(values),
-        "count_median": statistics.median(values), "count_min": min(values), "count_max": max(values),
+        "model_version": det.version, "photos": len(values), **count_summary(values),
         "plausible_range": PLAUSIBLE, "median_ms_per_photo_1thread": round(statistics.median(ms), 1),
-        "share_plausible": round(sum(PLAUSIBLE[0] <= v <= PLAUSIBLE[1] for v in values) / len(values), 3),
         "rows_labelled_photos": len(in_rows),
         "median_share_in_rows": round(statistics.median(in_rows), 3) if in_rows else None,
         "median_row_coverage": round(statistics.median(coverage), 3) if coverage else None,

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from training import datasets, offline, pseudolabel, synth
+from training import datasets, offline, pseudolabel, realcheck, synth
 
 
 def load_config(path: Path) -> dict:
@@ -55,8 +55,7 @@ def _pseudo(p: dict, workdir: Path) -> Path:
     photos_dir = Path(p["photos"])
     if not photos_dir.exists():
         raise FileNotFoundError(f"{photos_dir}: the real photos for self-training are not on this machine")
-    names = [Path(n.strip()).name for n in Path(p["list"]).read_text().split() if n.strip()]
-    photos = [photos_dir / n for n in names if (photos_dir / n).exists()]
+    photos = realcheck.real_photos(photos_dir, Path(p["list"]))
     ignore = p.get("ignore_below")
     folder = workdir / (f"pseudo-{Path(p['model']).stem}" + (f"-ignore{ignore}" if ignore else ""))
     return pseudolabel.pseudo_label(Path(p["model"]), photos, folder, conf=p.get("conf", 0.4), ignore_below=ignore)
