@@ -44,6 +44,8 @@ class ModelCard:
     iou_threshold: float
     max_det: int
     raw: dict
+    # suppress a box lying at least this share inside a higher-scored one (None: off; see nested_in_higher)
+    contain_threshold: float | None = None
 
     @classmethod
     def load(cls, model_path: Path) -> ModelCard:
@@ -61,6 +63,7 @@ class ModelCard:
             iou_threshold=float(raw["iou_threshold"]),
             max_det=int(raw["max_det"]),
             raw=raw,
+            contain_threshold=raw.get("contain_threshold"),
         )
 
 
@@ -73,6 +76,31 @@ def sha256_file(path: Path) -> str:
 
 
 STRIDE = 32  # YOLO's largest downsampling: input sides must be multiples of it
+
+
+def intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Pairwise intersection areas ``(len(a), len(b))`` of boxes given as x1, y1, x2, y2."""
+    iw = np.minimum(a[:, None, 2], b[None, :, 2]) - np.maximum(a[:, None, 0], b[None, :, 0])
+    ih = np.minimum(a[:, None, 3], b[None, :, 3]) - np.maximum(a[:, None, 1], b[None, :, 1])
+    return np.clip(iw, 0, None) * np.clip(ih, 0, None)
+
+
+def nested_in_higher(xywh: np.ndarray, threshold: float) -> np.ndarray:
+    """Which boxes (sorted by score, best first; x, y, w, h) lie ``threshold`` or more of
+    their own area inside a higher-scored box.
+
+    IoU-based NMS keeps a narrow box drawn on one half of a product beside the product's
+    own box: their IoU is low because the boxes differ in size. On a shelf one product
+    never stands inside another, so such a box is a second count of the same product.
+    """
+    corners = np.c_[xywh[:, :2], xywh[:, :2] + xywh[:, 2:]]
+    inside = intersections(corners, corners) / np.maximum(xywh[:, 2] * xywh[:, 3], 1e-9)[None, :]  # [i, j]: j in i
+    covers = np.triu(inside >= threshold, k=1)
+    nested = np.zeros(len(xywh), bool)
+    for i in np.flatnonzero(covers.any(1)):  # greedy, best first: only a box that stays suppresses
+        if not nested[i]:
+            nested |= covers[i]
+    return nested
 
 
 def counts_of(detections: list[Detection]) -> dict[str, int]:
@@ -133,7 +161,10 @@ class Detector:
         # no top_k here: OpenCV applies it to the candidates *before* suppression, which on a
         # dense shelf (several candidates per product) silently dropped whole products
         kept = cv2.dnn.NMSBoxes(shifted.tolist(), conf.tolist(), self.conf, self.card.iou_threshold)
-        idx = np.asarray(kept, dtype=np.int64).reshape(-1)[: self.card.max_det]  # sorted by score
+        idx = np.asarray(kept, dtype=np.int64).reshape(-1)  # sorted by score, best first
+        if self.card.contain_threshold is not None and len(idx) > 1:
+            idx = idx[~nested_in_higher(shifted[idx], self.card.contain_threshold)]  # shifted: per class
+        idx = idx[: self.card.max_det]
         k = (decoded.scale_to_original / r)
         out = []
         for i in idx:

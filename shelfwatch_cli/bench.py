@@ -63,7 +63,7 @@ def synthetic_val(workdir: Path, n: int) -> tuple[list[Path], Path]:
     """The fixed synthetic val set (seed 11, 640 px), generated once into the workdir."""
     from training import synth
 
-    root = workdir / "synth"
+    root = workdir / synth.dataset_name(SYNTH_SEED, SYNTH_SIZE)
     synth.generate(root, 0, SYNTH_VAL, seed=SYNTH_SEED, size=SYNTH_SIZE)
     return sorted((root / "images" / "val").glob("*.jpg"))[:n], root / "labels" / "val"
 

@@ -61,7 +61,7 @@ def cmd_list(models_dir: Path) -> int:
 def fixed_validation_set(workdir: Path) -> tuple[list[Path], Path]:
     from training import synth
 
-    root = workdir / f"fixed-val-s{FIXED_VAL['seed']}-{FIXED_VAL['size']}"
+    root = workdir / f"fixed-val-{synth.dataset_name(FIXED_VAL['seed'], FIXED_VAL['size'])}"
     synth.generate(root, 0, FIXED_VAL["n_val"], seed=FIXED_VAL["seed"], size=FIXED_VAL["size"])
     return sorted((root / "images" / "val").glob("*.jpg")), root / "labels" / "val"
 

@@ -102,7 +102,8 @@ def main() -> int:
     calib = calibration_photos(train.all_images(data_yaml, "train"), cfg["quantize"]["calibration_photos"])
 
     base = {"classes": ["product"], "input_size": size, "iou_threshold": 0.6, "conf_threshold": 0.25,
-            "max_det": cfg["train"].get("max_det", 300)}
+            "max_det": cfg["train"].get("max_det", 300),
+            "contain_threshold": cfg.get("postprocess", {}).get("contain_threshold")}
     write_card(fp32, {**base, "version": f"{cfg['name']}-fp32"})  # provisional: the detector needs one
     qinfo = quantize.quantize(fp32, int8, calib, size)
     write_card(int8, {**base, "version": f"{cfg['name']}-int8"})

@@ -57,13 +57,20 @@ class Style:
     highlights: float = 0.0
     shelf_shadow: float = 0.0
     neutral_back: float = 0.0
+    real_faces: float = 0.0  # share of products printed with a real product's face (a bank of crops)
 
 
 STYLES = {
     1: Style(),
     2: Style(portrait=0.7, rows=(4, 5, 6, 7, 7, 8, 8, 9, 10, 11), unit_margin=0.12, perspective=0.2,
              light_boards=0.7, floor=0.3, highlights=0.6, shelf_shadow=0.7, neutral_back=0.7),
+    # style 2's layout with real packaging: faces cut from real shelf photos (training/realfaces.py)
+    3: Style(portrait=0.7, rows=(5, 6, 7, 8, 8, 9, 9, 10, 11, 12), unit_margin=0.12, perspective=0.2,
+             light_boards=0.7, floor=0.3, highlights=0.6, shelf_shadow=0.7, neutral_back=0.7, real_faces=0.85),
 }
+# Bumped when a change alters the photos of every style; dataset folders carry it, so a
+# cached set from an older generator is never mixed with new photos.
+GENERATOR = 2
 
 
 @dataclass
@@ -77,6 +84,7 @@ class Sku:
     pattern: int
     word: str
     font: int
+    face: np.ndarray | None = None  # a real product's face (BGR crop); drawn instead of the procedural print
 
 
 def _color(rng: np.random.Generator) -> tuple[int, int, int]:
@@ -87,7 +95,11 @@ def _color(rng: np.random.Generator) -> tuple[int, int, int]:
     return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
 
 
-def _new_sku(rng: np.random.Generator) -> Sku:
+def _new_sku(rng: np.random.Generator, style: Style, faces: list[np.ndarray] | None) -> Sku:
+    if faces and style.real_faces and rng.random() < style.real_faces:
+        face = faces[int(rng.integers(len(faces)))]
+        return Sku(shape="box", aspect=face.shape[1] / face.shape[0], height=rng.uniform(0.55, 0.95),
+                   colors=[], pattern=5, word="", font=0, face=face)
     shape = SHAPES[rng.integers(len(SHAPES))]
     aspect = {
         "box": rng.uniform(0.35, 1.3),
@@ -144,6 +156,9 @@ def _silhouette(shape: str, w: int, h: int, rng: np.random.Generator) -> np.ndar
 
 def _packaging(sku: Sku, w: int, h: int, rng: np.random.Generator, style: Style) -> np.ndarray:
     """The printed face of one facing: base colour, a pattern, a word and a logo."""
+    if sku.face is not None:  # a real product: its face, each facing lit a little differently
+        face = cv2.resize(sku.face, (w, h), interpolation=cv2.INTER_AREA if w < sku.face.shape[1] else cv2.INTER_LINEAR)
+        return np.clip(face * rng.uniform(0.85, 1.1), 0, 255).astype(np.uint8)
     c0, c1, c2 = sku.colors
     img = np.empty((h, w, 3), np.uint8)
     img[:] = c0
@@ -221,7 +236,7 @@ def _price_tags(img: np.ndarray, x0: int, x1: int, y: int, th: int, rng: np.rand
         x += tw + int(th * rng.uniform(1, 6))
 
 
-def _draw_row(img, boxes, y_top, y_bot, x_from, x_to, rng, style):
+def _draw_row(img, boxes, y_top, y_bot, x_from, x_to, rng, style, faces=None):
     """Fill one shelf row with blocks of facings; returns nothing, appends boxes."""
     row_h = y_bot - y_top
     x = x_from - int(rng.uniform(0, 0.5) * row_h)  # the first product may be cut by the edge
@@ -234,7 +249,7 @@ def _draw_row(img, boxes, y_top, y_bot, x_from, x_to, rng, style):
             dark[:] = (dark * rng.uniform(0.3, 0.7)).astype(np.uint8)
             x += gw
             continue
-        sku = _new_sku(rng)
+        sku = _new_sku(rng, style, faces)
         for _ in range(int(rng.integers(1, 7))):
             ph = int(row_h * sku.height)
             pw = max(4, int(ph * sku.aspect))
@@ -262,9 +277,9 @@ def _paste_product(img, boxes, sku, x, y, w, h, rng, style):
     m = mask[cy0 - y : cy1 - y, cx0 - x : cx1 - x]
     roi = img[cy0:cy1, cx0:cx1]
     roi[m > 0] = f[m > 0]
-    # a thin dark outline, as real packaging edges cast
-    cnt, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(roi, cnt, -1, (0, 0, 0), 1)
+    if sku.face is None:  # a thin dark outline, as real packaging edges cast (a real face has its own)
+        cnt, _ = cv2.findContours(m, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        cv2.drawContours(roi, cnt, -1, (0, 0, 0), 1)
     ys, xs = np.nonzero(m)
     if len(xs) == 0:
         return
@@ -331,14 +346,21 @@ def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
 
 
 def _perspective(img, boxes, rng, strength: float):
-    """A homography, as when the phone is not square to the shelf."""
+    """A homography, as when the phone is not square to the shelf.
+
+    The frame is filled from a quadrilateral *inside* the drawn canvas (its corners
+    pulled inward), so every pixel comes from the drawing. Generator 1 moved the corners
+    outward too and filled the frame's edges by reflection: mirror images of the edge
+    products, never labelled, which taught the model that some products are background
+    and scored its correct detections of them as false positives.
+    """
     H, W = img.shape[:2]
     d = rng.uniform(0.0, strength)
-    src = np.float32([[0, 0], [W, 0], [W, H], [0, H]])
-    jitter = rng.uniform(-d, d, (4, 2)) * np.float32([W, H])
-    dst = (src + jitter).astype(np.float32)
+    dst = np.float32([[0, 0], [W, 0], [W, H], [0, H]])
+    inward = np.float32([[1, 1], [-1, 1], [-1, -1], [1, -1]])
+    src = (dst + rng.uniform(0, d, (4, 2)) * np.float32([W, H]) * inward).astype(np.float32)
     M = cv2.getPerspectiveTransform(src, dst)
-    out = cv2.warpPerspective(img, M, (W, H), borderMode=cv2.BORDER_REFLECT)
+    out = cv2.warpPerspective(img, M, (W, H), borderMode=cv2.BORDER_REPLICATE)
     new = []
     for x0, y0, x1, y1 in boxes:
         pts = cv2.perspectiveTransform(np.float32([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]]), M)[0]
@@ -351,8 +373,12 @@ def _perspective(img, boxes, rng, strength: float):
     return out, new
 
 
-def shelf(seed: int, index: int, size: int = 640, style: int = 1) -> tuple[np.ndarray, np.ndarray]:
-    """One synthetic shelf photo and its boxes ``(n, 4)`` as x1, y1, x2, y2 pixels."""
+def shelf(seed: int, index: int, size: int = 640, style: int = 1,
+          faces: list[np.ndarray] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One synthetic shelf photo and its boxes ``(n, 4)`` as x1, y1, x2, y2 pixels.
+
+    ``faces``: real product crops that a style with ``real_faces`` prints on its products.
+    """
     st = STYLES[style]
     rng = np.random.default_rng([seed, index])
     portrait = rng.random() < st.portrait
@@ -388,7 +414,7 @@ def shelf(seed: int, index: int, size: int = 640, style: int = 1) -> tuple[np.nd
         y1 = int(top + (r + 1) * row_h) - board
         if y1 - y0 < 8:
             continue
-        _draw_row(img, boxes, max(y0, -10), y1, x_left, x_right, rng, st)
+        _draw_row(img, boxes, max(y0, -10), y1, x_left, x_right, rng, st, faces)
         if st.shelf_shadow and y0 >= 0 and rng.random() < st.shelf_shadow:
             # the shelf above shades the top of the row
             depth = max(2, int((y1 - y0) * rng.uniform(0.15, 0.4)))
@@ -443,11 +469,19 @@ def write_yolo(img: np.ndarray, boxes: np.ndarray, image_path: Path, label_path:
     label_path.write_text("\n".join(lines) + ("\n" if lines else ""))
 
 
-def generate(out_dir: Path, n_train: int, n_val: int, seed: int = 0, size: int = 640, style: int = 1) -> Path:
+def dataset_name(seed: int, size: int, style: int = 1) -> str:
+    """The folder name of a generated set: what makes its photos, generator version included."""
+    return f"synthetic-g{GENERATOR}-s{seed}-{size}" + (f"-style{style}" if style != 1 else "")
+
+
+def generate(out_dir: Path, n_train: int, n_val: int, seed: int = 0, size: int = 640, style: int = 1,
+             faces: list[np.ndarray] | None = None) -> Path:
     """Write ``images/{train,val}`` and ``labels/{train,val}`` and a ``data.yaml``.
 
     Photos already present are kept, so an interrupted run resumes where it stopped.
     """
+    if STYLES[style].real_faces and not faces:
+        raise ValueError(f"style {style} prints real product faces: pass a bank of them (training/realfaces.py)")
     out_dir = Path(out_dir)
     for split, n, offset in (("train", n_train, 0), ("val", n_val, 1_000_000)):
         (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
@@ -458,7 +492,7 @@ def generate(out_dir: Path, n_train: int, n_val: int, seed: int = 0, size: int =
             lp = out_dir / "labels" / split / f"{name}.txt"
             if ip.exists() and lp.exists():
                 continue
-            img, boxes = shelf(seed, offset + i, size, style)
+            img, boxes = shelf(seed, offset + i, size, style, faces)
             quality = int(np.random.default_rng([seed, offset + i, 7]).integers(55, 95))
             write_yolo(img, boxes, ip, lp, quality)
     yaml = out_dir / "data.yaml"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import yaml
 
-from training import datasets, offline, pseudolabel, realcheck, synth
+from training import datasets, offline, pseudolabel, realcheck, realfaces, synth
 
 
 def load_config(path: Path) -> dict:
@@ -46,8 +46,18 @@ def prepare_data(cfg: dict, workdir: Path) -> Path:
 
 def _synthetic(s: dict, workdir: Path) -> Path:
     style = s.get("style", 1)
-    out = workdir / (f"synthetic-s{s['seed']}-{s['size']}" + (f"-style{style}" if style != 1 else ""))
-    return synth.generate(out, s["n_train"], s["n_val"], seed=s["seed"], size=s["size"], style=style)
+    out = workdir / synth.dataset_name(s["seed"], s["size"], style)
+    faces = None
+    if "faces" in s:  # real product faces, cut from real photos by a trained model
+        f = s["faces"]
+        photos = realcheck.real_photos(Path(f["photos"]), Path(f["list"]) if f.get("list") else None)
+        if not photos:
+            raise FileNotFoundError(f"{f['photos']}: no real photos to cut product faces from")
+        bank = realfaces.build_bank(Path(f["model"]), photos, workdir / f"faces-{Path(f['model']).stem}",
+                                    conf=f.get("conf", 0.5))
+        faces = realfaces.load_bank(bank)
+        out = out.with_name(out.name + f"-faces-{Path(f['model']).stem}")
+    return synth.generate(out, s["n_train"], s["n_val"], seed=s["seed"], size=s["size"], style=style, faces=faces)
 
 
 def _pseudo(p: dict, workdir: Path) -> Path:

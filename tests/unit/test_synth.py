@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
-from training.synth import shelf
+import cv2
+import numpy as np
+import pytest
+
+from training.synth import _perspective, generate, shelf
 
 
 def test_same_seed_same_photo():
@@ -25,3 +29,42 @@ def test_boxes_are_valid_and_dense():
         assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
         counts.append(len(boxes))
     assert np.mean(counts) > 30  # shelves are packed, as real ones are
+
+
+def test_perspective_never_mirrors_the_canvas():
+    # generator 1 filled the frame's edges by reflection: mirrored products with no label.
+    # On a left-to-right ramp, a reflected edge shows as the ramp running backwards.
+    h, w = 200, 300
+    ramp = np.tile(np.linspace(0, 255, w, dtype=np.float32), (h, 1))
+    img = np.dstack([ramp] * 3).astype(np.uint8)
+    for i in range(20):
+        out, _ = _perspective(img, [], np.random.default_rng(i), strength=0.2)
+        steps = np.diff(out[:, :, 0].astype(int), axis=1)
+        assert (steps >= -1).all(), f"seed {i}: the warped ramp runs backwards somewhere"
+
+
+def test_warped_boxes_stay_on_their_products():
+    # a box's content must move with it: paint a square, warp, and find it in its box
+    img = np.zeros((200, 300, 3), np.uint8)
+    img[80:120, 130:170] = 255
+    for i in range(10):
+        out, boxes = _perspective(img, [[130, 80, 170, 120]], np.random.default_rng(i), strength=0.2)
+        (x0, y0, x1, y1), = boxes
+        inside = out[int(y0) + 2 : int(y1) - 2, int(x0) + 2 : int(x1) - 2, 0]
+        assert inside.mean() > 200 and (out[:, :, 0] > 128).sum() <= 1.1 * (x1 - x0) * (y1 - y0)
+
+
+def test_real_faces_are_printed_where_the_labels_are():
+    with pytest.raises(ValueError, match="real product faces"):
+        generate(Path("/nonexistent"), 1, 0, style=3)
+    magenta = np.zeros((60, 40, 3), np.uint8)
+    magenta[:] = (255, 0, 255)  # BGR: a colour no procedural part of the shelf is made of
+    img, boxes = shelf(5, 0, 480, style=3, faces=[magenta])
+    hsv = cv2.cvtColor(img, cv2.COLOR_BGR2HSV)
+    is_face = ((np.abs(hsv[:, :, 0].astype(int) - 150) < 12) & (hsv[:, :, 1] > 120)).astype(np.uint8)
+    in_boxes = np.zeros_like(is_face)
+    for x0, y0, x1, y1 in boxes.astype(int):
+        in_boxes[y0:y1, x0:x1] = 1
+    assert len(boxes) > 30
+    assert is_face[in_boxes == 1].mean() > 0.5       # the boxes are mostly the printed faces
+    assert is_face[in_boxes == 0].mean() < 0.05      # and no face stands unlabelled

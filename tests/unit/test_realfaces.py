@@ -1,0 +1,36 @@
+"""The bank of real product faces: clear detections only, cut from the photo, resumable."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shared.settings import ROOT
+from training.realfaces import BANK_SIDE, build_bank, clear_boxes, load_bank
+
+MODEL = ROOT / "models" / "shelfwatch-v3-int8.onnx"
+
+
+def test_only_clear_boxes_are_cut():
+    boxes = np.array([
+        [100, 100, 140, 200],   # a product: kept
+        [0, 100, 40, 200],      # touches the photo's left edge: maybe cut, dropped
+        [300, 100, 305, 200],   # 5 px wide: dropped
+        [400, 100, 700, 120],   # 15:1, a shelf edge more than a product: dropped
+        [200, 100, 260, 200],   # these two overlap by half: a merged pair, both dropped
+        [230, 100, 290, 200],
+    ], np.float32)
+    assert clear_boxes(boxes, 1000, 800).tolist() == [[100, 100, 140, 200]]
+    assert clear_boxes(np.zeros((0, 4), np.float32), 10, 10).shape == (0, 4)
+
+
+def test_bank_is_cut_from_the_photos_and_resumes(tmp_path):
+    photos = sorted((ROOT / "samples").glob("*.jpg"))[:2]
+    bank = build_bank(MODEL, photos, tmp_path / "bank", conf=0.5)
+    crops = sorted(bank.glob("*.jpg"))
+    assert len(crops) > 20 and {c.name.split("_")[0] for c in crops} == {"shelf-1", "shelf-2"}
+    assert all((bank / f"{p.stem}.done").exists() for p in photos)
+    before = {c: c.stat().st_mtime_ns for c in crops}
+    build_bank(MODEL, photos, bank, conf=0.5)  # a second run finds every photo done
+    assert {c: c.stat().st_mtime_ns for c in sorted(bank.glob("*.jpg"))} == before
+    faces = load_bank(bank)
+    assert len(faces) == len(crops) and all(max(f.shape[:2]) <= BANK_SIDE and f.ndim == 3 for f in faces)
