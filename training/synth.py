@@ -58,15 +58,20 @@ class Style:
     shelf_shadow: float = 0.0
     neutral_back: float = 0.0
     real_faces: float = 0.0  # share of products printed with a real product's face (a bank of crops)
+    stacked: float = 0.25    # share of rows whose boxes and cans stand in layers
+    max_layers: int = 2      # above 2, a stacked row draws its layer count and sizes its products to fit
 
 
 STYLES = {
     1: Style(),
     2: Style(portrait=0.7, rows=(4, 5, 6, 7, 7, 8, 8, 9, 10, 11), unit_margin=0.12, perspective=0.2,
              light_boards=0.7, floor=0.3, highlights=0.6, shelf_shadow=0.7, neutral_back=0.7),
-    # style 2's layout with real packaging: faces cut from real shelf photos (training/realfaces.py)
-    3: Style(portrait=0.7, rows=(5, 6, 7, 8, 8, 9, 9, 10, 11, 12), unit_margin=0.12, perspective=0.2,
-             light_boards=0.7, floor=0.3, highlights=0.6, shelf_shadow=0.7, neutral_back=0.7, real_faces=0.85),
+    # style 2's layout with real packaging: faces cut from real shelf photos (training/realfaces.py),
+    # packs stacked 2-3 high, and close-ups of 2-3 rows (products 4x larger than on a dense shelf):
+    # the two ways a real row was miscounted most (hand counts, training/real_rows.json)
+    3: Style(portrait=0.7, rows=(2, 3, 4, 5, 6, 7, 8, 9, 10, 11), unit_margin=0.12, perspective=0.2,
+             light_boards=0.7, floor=0.3, highlights=0.6, shelf_shadow=0.7, neutral_back=0.7, real_faces=0.85,
+             stacked=0.35, max_layers=3),
 }
 # Bumped when a change alters the photos of every style; dataset folders carry it, so a
 # cached set from an older generator is never mixed with new photos.
@@ -241,7 +246,7 @@ def _draw_row(img, boxes, y_top, y_bot, x_from, x_to, rng, style, faces=None):
     row_h = y_bot - y_top
     x = x_from - int(rng.uniform(0, 0.5) * row_h)  # the first product may be cut by the edge
     gap_p = rng.uniform(0.0, 0.12)
-    stacked = rng.random() < 0.25
+    stacked = rng.random() < style.stacked
     while x < x_to:
         if rng.random() < gap_p:  # out-of-stock gap: back of the shelf shows
             gw = int(row_h * rng.uniform(0.4, 1.8))
@@ -250,10 +255,16 @@ def _draw_row(img, boxes, y_top, y_bot, x_from, x_to, rng, style, faces=None):
             x += gw
             continue
         sku = _new_sku(rng, style, faces)
+        fit = 1
+        if stacked and style.max_layers > 2 and sku.shape in ("box", "can"):
+            # this block stands `fit` high, each layer at least 1/30 of the photo (real shelves' smallest)
+            fit = max(1, min(int(rng.integers(2, style.max_layers + 1)), int(row_h * 30 / img.shape[0])))
         for _ in range(int(rng.integers(1, 7))):
-            ph = int(row_h * sku.height)
+            ph = int(row_h * min(sku.height, 0.97 / fit))
             pw = max(4, int(ph * sku.aspect))
             layers = 2 if stacked and sku.shape in ("box", "can") and ph * 2 < row_h * 0.98 else 1
+            if fit > 1:
+                layers = fit
             for layer in range(layers):
                 y1 = y_bot - layer * ph
                 y0 = y1 - ph

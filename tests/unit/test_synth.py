@@ -68,3 +68,21 @@ def test_real_faces_are_printed_where_the_labels_are():
     assert len(boxes) > 30
     assert is_face[in_boxes == 1].mean() > 0.5       # the boxes are mostly the printed faces
     assert is_face[in_boxes == 0].mean() < 0.05      # and no face stands unlabelled
+
+
+def test_style_3_stacks_and_closes_in_at_real_densities():
+    rng = np.random.default_rng(0)
+    faces = [rng.integers(0, 255, (int(rng.integers(40, 120)), int(rng.integers(20, 100)), 3), dtype=np.uint8)
+             for _ in range(50)]
+    counts, small, big = [], [], []
+    for i in range(24):
+        img, boxes = shelf(9, i, 480, style=3, faces=faces)
+        h, w = img.shape[:2]
+        whole = (boxes[:, 0] > 0) & (boxes[:, 1] > 0) & (boxes[:, 2] < w) & (boxes[:, 3] < h)  # not cut by the frame
+        heights = (boxes[whole, 3] - boxes[whole, 1]) / h
+        counts.append(len(boxes))
+        small.append(np.percentile(heights, 5))
+        big.append(heights.max())
+    assert 60 <= np.median(counts) <= 260           # SKU-110K: ~147 products per photo
+    assert min(small) > 1 / 45                      # stacked layers stay visible products
+    assert max(big) > 0.25                           # and some are close-ups (style 2 stays under ~0.21)
