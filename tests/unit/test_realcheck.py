@@ -1,0 +1,46 @@
+"""Real-photo checks without product boxes: row proxies and the hand-counted rows."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from training.realcheck import HAND_COUNTS, hand_count_errors, row_proxies
+
+HAND = {"rows": [
+    {"photo": "a.jpg", "row": [0, 0, 100, 50], "products": 4, "confidence": "sure"},
+    {"photo": "a.jpg", "row": [0, 50, 100, 100], "products": 5, "confidence": "rough"},
+    {"photo": "b.jpg", "row": [0, 0, 100, 50], "products": 10, "confidence": "sure"},
+]}
+
+
+def box(cx, cy):
+    return (cx - 5, cy - 5, cx + 5, cy + 5)
+
+
+def test_a_product_counts_in_the_row_its_centre_lies_in():
+    found = {"a.jpg": [box(10, 20), box(30, 20), box(50, 20), box(70, 20),   # 4 in the first row
+                       box(10, 70), box(30, 70),                              # 2 in the second (5 counted)
+                       box(150, 20)]}                                         # outside every row
+    r = hand_count_errors(found, HAND)
+    assert r["rows"] == 2  # b.jpg was not looked at: its row is left out, not counted as zero
+    assert r["mean_row_error"] == pytest.approx((0 + 3 / 5) / 2, abs=1e-3)
+    assert r["mean_row_error_sure_rows"] == 0
+    assert (r["found"], r["counted"], r["total_error"]) == (6, 9, pytest.approx(-0.333, abs=1e-3))
+    assert hand_count_errors({"c.jpg": []}, HAND) is None
+
+
+def test_row_proxies():
+    rows = [(0, 0, 100, 50)]
+    share_in, covered = row_proxies([box(50, 25), box(50, 80)], rows, 100, 100, grid=1)
+    assert share_in == 0.5 and 0.015 < covered < 0.03
+
+
+def test_the_committed_hand_counts_are_well_formed():
+    doc = json.loads(HAND_COUNTS.read_text())
+    assert len(doc["rows"]) == 16 and sum(r["products"] for r in doc["rows"]) == 287
+    for r in doc["rows"]:
+        x1, y1, x2, y2 = r["row"]
+        assert 0 <= x1 < x2 <= 1600 and 0 <= y1 < y2 <= 1600 and r["products"] > 0
+        assert r["confidence"] in ("sure", "rough") and r["photo"].endswith(".jpg")
