@@ -5,8 +5,8 @@ photos regenerated bit-for-bit from a seed, so every model is judged on the same
 photos), its mAP50 is no lower and its count error no higher than the model the mode
 runs now, within a small tolerance; and, where the real shelf photos are on the machine,
 its share of plausible per-photo counts on the real val photos is no lower and its mean
-count error on the hand-counted real rows (``training/real_rows.json``) no higher, within
-a tolerance of about one product per row.
+count error per photo on the hand-counted real rows (``training/real_rows.json``) no
+higher, within a tolerance of about one product per row.
 
 Count error is compared at each model's best threshold on that set: it measures how well
 the model counts. The *served* threshold may be calibrated on real photos instead (see
@@ -30,7 +30,7 @@ FIXED_VAL = {"seed": 11, "n_val": 60, "size": 640}
 REAL_VAL = REAL_DATA  # the real val photos, when the machine has them
 MAP_TOLERANCE = 0.002
 COUNT_TOLERANCE = 0.005
-HAND_TOLERANCE = 0.03  # mean per-row error on the hand-counted rows; a row holds 10-40 products
+HAND_TOLERANCE = 0.03  # mean per-photo error on the hand-counted rows; a photo's rows hold 20-70 products
 
 
 def cards(models_dir: Path) -> list[tuple[Path, dict]]:
@@ -111,8 +111,8 @@ def cmd_promote(models_dir: Path, candidate: Path, mode: str, input_size: int | 
                  or new["count_error"] > old["count_error"] + COUNT_TOLERANCE
                  or ("real_val" in new and "real_val" in old
                      and (new["real_val"]["share_plausible"] < old["real_val"]["share_plausible"]
-                          or new["real_val"]["hand_counted_rows"]["mean_row_error"]
-                          > old["real_val"]["hand_counted_rows"]["mean_row_error"] + HAND_TOLERANCE)))
+                          or new["real_val"]["hand_counted_rows"]["mean_photo_error"]
+                          > old["real_val"]["hand_counted_rows"]["mean_photo_error"] + HAND_TOLERANCE)))
         verdict = "regresses" if worse else "no regression"
         if worse and not force:
             print(f"refused: the candidate {verdict} on the fixed validation set (use --force to override)")

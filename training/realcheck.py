@@ -77,16 +77,19 @@ def hand_count_errors(found: dict[str, list], hand_counts: dict) -> dict | None:
     """Count error against the hand-counted rows of the photos in ``found`` (name → boxes).
 
     Per row |found - counted| / counted (rows hold 10-40 products, so one product is
-    3-10 %), its mean and median, and the error of the total over all rows, which is
-    closer to what a whole photo's count feels: a row's excess and another's shortfall cancel.
+    3-10 %), its mean and median; per photo, the same over its rows together, which is
+    closer to what a whole photo's count feels (a row's excess and another's shortfall
+    cancel, as they do in a photo's total); and the signed error of the total over all rows.
     """
-    rows = []
+    rows, by_photo = [], {}
     for r in hand_counts["rows"]:
         if r["photo"] not in found:
             continue
         x1, y1, x2, y2 = r["row"]
         n = sum(x1 <= (b[0] + b[2]) / 2 <= x2 and y1 <= (b[1] + b[3]) / 2 <= y2 for b in found[r["photo"]])
         rows.append((n, r["products"], r["confidence"] == "sure"))
+        f, c = by_photo.get(r["photo"], (0, 0))
+        by_photo[r["photo"]] = (f + n, c + r["products"])
     if not rows:
         return None
     errors = [abs(n - c) / c for n, c, _ in rows]
@@ -95,6 +98,8 @@ def hand_count_errors(found: dict[str, list], hand_counts: dict) -> dict | None:
     return {"rows": len(rows), "mean_row_error": round(statistics.mean(errors), 3),
             "median_row_error": round(statistics.median(errors), 3),
             "mean_row_error_sure_rows": round(statistics.mean(sure), 3) if sure else None,
+            "photos": len(by_photo),
+            "mean_photo_error": round(statistics.mean(abs(f - c) / c for f, c in by_photo.values()), 3),
             "found": total_found, "counted": total_counted,
             "total_error": round((total_found - total_counted) / total_counted, 3)}
 

@@ -27,6 +27,7 @@ def test_a_product_counts_in_the_row_its_centre_lies_in():
     assert r["rows"] == 2  # b.jpg was not looked at: its row is left out, not counted as zero
     assert r["mean_row_error"] == pytest.approx((0 + 3 / 5) / 2, abs=1e-3)
     assert r["mean_row_error_sure_rows"] == 0
+    assert r["photos"] == 1 and r["mean_photo_error"] == pytest.approx(3 / 9, abs=1e-3)  # 6 found of 9
     assert (r["found"], r["counted"], r["total_error"]) == (6, 9, pytest.approx(-0.333, abs=1e-3))
     assert hand_count_errors({"c.jpg": []}, HAND) is None
 
