@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
-CONFIG ?= training/configs/v3.yaml
+CONFIG ?= training/configs/v5.yaml
 DATA   ?=
 IMAGES ?=
 
