@@ -489,7 +489,9 @@ def generate(out_dir: Path, n_train: int, n_val: int, seed: int = 0, size: int =
              faces: list[np.ndarray] | None = None) -> Path:
     """Write ``images/{train,val}`` and ``labels/{train,val}`` and a ``data.yaml``.
 
-    Photos already present are kept, so an interrupted run resumes where it stopped.
+    Photos already present are kept, so an interrupted run resumes where it stopped;
+    photos beyond ``n`` (left by a config that asked for more) are removed, since a
+    trainer reads every photo in the folder.
     """
     if STYLES[style].real_faces and not faces:
         raise ValueError(f"style {style} prints real product faces: pass a bank of them (training/realfaces.py)")
@@ -497,6 +499,9 @@ def generate(out_dir: Path, n_train: int, n_val: int, seed: int = 0, size: int =
     for split, n, offset in (("train", n_train, 0), ("val", n_val, 1_000_000)):
         (out_dir / "images" / split).mkdir(parents=True, exist_ok=True)
         (out_dir / "labels" / split).mkdir(parents=True, exist_ok=True)
+        for extra in sorted((out_dir / "images" / split).glob("*.jpg"))[n:]:
+            extra.unlink()
+            (out_dir / "labels" / split / f"{extra.stem}.txt").unlink(missing_ok=True)
         for i in range(n):
             name = f"{split}_{i:05d}"
             ip = out_dir / "images" / split / f"{name}.jpg"

@@ -86,3 +86,10 @@ def test_style_3_stacks_and_closes_in_at_real_densities():
     assert 60 <= np.median(counts) <= 260           # SKU-110K: ~147 products per photo
     assert min(small) > 1 / 45                      # stacked layers stay visible products
     assert max(big) > 0.25                           # and some are close-ups (style 2 stays under ~0.21)
+
+
+def test_a_set_holds_exactly_the_photos_asked_for(tmp_path):
+    generate(tmp_path, 3, 1, seed=4, size=160)
+    generate(tmp_path, 2, 1, seed=4, size=160)  # a config asking for fewer: the trainer reads the whole folder
+    assert sorted(p.name for p in (tmp_path / "images" / "train").iterdir()) == ["train_00000.jpg", "train_00001.jpg"]
+    assert len(list((tmp_path / "labels" / "train").iterdir())) == 2
