@@ -11,40 +11,36 @@ real shelf photos can be checked against. The shape (box, bottle, can, bag, jar)
 varies how a product is drawn. Price tags, shelf edges and signs are drawn on purpose
 and never labelled, so the model learns they are not products.
 
+This module lays out the shelf: rows, blocks of facings, gaps, shelf edges, tags, signs.
+How one product looks is ``training/packaging.py``; what the camera does (light, blur,
+perspective) is ``training/camera.py``.
+
 Entry point: ``generate(out_dir, n_train, n_val, seed, size)``; every photo is a pure
 function of ``(seed, index)``, so a dataset is reproducible and can be extended.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from training.camera import perspective, photometric
+from training.packaging import color, new_sku, packaging, silhouette
+
 CLASS_NAMES = ["product"]
-SHAPES = ("box", "box", "box", "bottle", "can", "bag", "jar")
-FONTS = (
-    cv2.FONT_HERSHEY_SIMPLEX,
-    cv2.FONT_HERSHEY_DUPLEX,
-    cv2.FONT_HERSHEY_COMPLEX,
-    cv2.FONT_HERSHEY_TRIPLEX,
-    cv2.FONT_HERSHEY_PLAIN,
-)
-WORDS = ("BIO", "MAX", "CHOC", "MILK", "SOAP", "KIDS", "PLUS", "LIGHT", "FRESH", "COLA",
-         "TEA", "RICE", "OAT", "VITA", "CLEAN", "NUTS", "ZERO", "GOLD", "MINI", "XL")
-
-
 @dataclass(frozen=True)
 class Style:
     """How a generation of the dataset looks. Style 1 made the first model; style 2 is
     closer to real store photos (more, thinner rows; white shelf edges; floors; aisle
-    perspective; specular bottles; the shelf above shading the products' tops).
+    perspective; specular bottles; the shelf above shading the products' tops); style 3
+    adds real product faces, deeper stacks and close-ups.
 
-    A feature switched off draws no random numbers, so style 1 stays bit-for-bit the
-    same as when the first model was trained.
+    A feature switched off draws no random numbers, so adding one to a new style leaves
+    the photos of the older styles bit-for-bit the same (``GENERATOR`` counts the changes
+    that did alter every style).
     """
 
     portrait: float = 0.55
@@ -78,147 +74,8 @@ STYLES = {
 GENERATOR = 2
 
 
-@dataclass
-class Sku:
-    """How one product looks; a row repeats it as several facings."""
-
-    shape: str
-    aspect: float  # width / height
-    height: float  # fraction of the row's height
-    colors: list[tuple[int, int, int]]
-    pattern: int
-    word: str
-    font: int
-    face: np.ndarray | None = None  # a real product's face (BGR crop); drawn instead of the procedural print
-
-
-def _color(rng: np.random.Generator) -> tuple[int, int, int]:
-    if rng.random() < 0.2:  # white and pale packaging is common on real shelves
-        v = int(rng.integers(200, 256))
-        return (v, v - int(rng.integers(0, 20)), v - int(rng.integers(0, 20)))
-    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(40, 256), rng.integers(40, 256)]]])
-    return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
-
-
-def _new_sku(rng: np.random.Generator, style: Style, faces: list[np.ndarray] | None) -> Sku:
-    if faces and style.real_faces and rng.random() < style.real_faces:
-        face = faces[int(rng.integers(len(faces)))]
-        return Sku(shape="box", aspect=face.shape[1] / face.shape[0], height=rng.uniform(0.55, 0.95),
-                   colors=[], pattern=5, word="", font=0, face=face)
-    shape = SHAPES[rng.integers(len(SHAPES))]
-    aspect = {
-        "box": rng.uniform(0.35, 1.3),
-        "bottle": rng.uniform(0.22, 0.42),
-        "can": rng.uniform(0.5, 0.72),
-        "bag": rng.uniform(0.6, 1.1),
-        "jar": rng.uniform(0.6, 0.95),
-    }[shape]
-    return Sku(
-        shape=shape,
-        aspect=aspect,
-        height=rng.uniform(0.5, 0.95),
-        colors=[_color(rng) for _ in range(3)],
-        pattern=int(rng.integers(6)),
-        word=WORDS[rng.integers(len(WORDS))],
-        font=FONTS[rng.integers(len(FONTS))],
-    )
-
-
-def _silhouette(shape: str, w: int, h: int, rng: np.random.Generator) -> np.ndarray:
-    """A uint8 mask (h, w) of the product's outline."""
-    m = np.zeros((h, w), np.uint8)
-    if shape == "box":
-        m[:] = 255
-    elif shape == "bottle":
-        neck_w = max(2, int(w * rng.uniform(0.3, 0.45)))
-        neck_h = int(h * rng.uniform(0.2, 0.35))
-        x0 = (w - neck_w) // 2
-        m[neck_h:, :] = 255
-        m[: neck_h + 1, x0 : x0 + neck_w] = 255
-        shoulder = max(1, int(h * 0.08))
-        pts = np.array([[0, neck_h + shoulder], [x0, neck_h], [x0 + neck_w, neck_h],
-                        [w - 1, neck_h + shoulder]], np.int32)
-        m[neck_h : neck_h + shoulder, :] = 0
-        cv2.fillConvexPoly(m, pts, 255)
-        m[neck_h + shoulder :, :] = 255
-    elif shape == "can":
-        r = max(1, int(w * 0.12))
-        cv2.rectangle(m, (0, r), (w - 1, h - 1 - r), 255, -1)
-        cv2.ellipse(m, (w // 2, r), (w // 2, r), 0, 0, 360, 255, -1)
-        cv2.ellipse(m, (w // 2, h - 1 - r), (w // 2, r), 0, 0, 360, 255, -1)
-    elif shape == "bag":
-        pts = [[int(w * rng.uniform(0, 0.12)), int(h * rng.uniform(0, 0.1))],
-               [int(w * rng.uniform(0.88, 1.0)) - 1, int(h * rng.uniform(0, 0.1))],
-               [w - 1, h - 1], [0, h - 1]]
-        cv2.fillPoly(m, [np.array(pts, np.int32)], 255)
-    else:  # jar
-        lid = max(1, int(h * 0.15))
-        inset = max(1, int(w * 0.1))
-        m[lid:, :] = 255
-        m[:lid, inset : w - inset] = 255
-    return m
-
-
-def _packaging(sku: Sku, w: int, h: int, rng: np.random.Generator, style: Style) -> np.ndarray:
-    """The printed face of one facing: base colour, a pattern, a word and a logo."""
-    if sku.face is not None:  # a real product: its face, each facing lit a little differently
-        face = cv2.resize(sku.face, (w, h), interpolation=cv2.INTER_AREA if w < sku.face.shape[1] else cv2.INTER_LINEAR)
-        return np.clip(face * rng.uniform(0.85, 1.1), 0, 255).astype(np.uint8)
-    c0, c1, c2 = sku.colors
-    img = np.empty((h, w, 3), np.uint8)
-    img[:] = c0
-    p = sku.pattern
-    if p == 0:  # vertical gradient
-        t = np.linspace(0, 1, h, dtype=np.float32)[:, None, None]
-        img[:] = (np.array(c0) * (1 - t) + np.array(c1) * t).astype(np.uint8)
-    elif p == 1:  # horizontal band
-        y0 = int(h * 0.3)
-        img[y0 : y0 + max(2, h // 4)] = c1
-    elif p == 2:  # stripes
-        step = max(3, h // 6)
-        for y in range(0, h, step * 2):
-            img[y : y + step] = c1
-    elif p == 3:  # label window with a "photo" of the content
-        x0, y0 = w // 6, h // 3
-        img[y0 : h - h // 6, x0 : w - x0] = c1
-        cv2.circle(img, (w // 2, (y0 + h) // 2), max(2, w // 5), c2, -1)
-    elif p == 4:  # diagonal split
-        pts = np.array([[0, h], [w, int(h * 0.4)], [w, h]], np.int32)
-        cv2.fillConvexPoly(img, pts, c1)
-    # p == 5: plain
-    if w >= 10 and h >= 10:
-        scale = max(0.2, min(w, h) / 60.0)
-        (tw, th), _ = cv2.getTextSize(sku.word, sku.font, scale, 1)
-        if tw > 0:
-            scale *= min(1.0, 0.9 * w / tw)
-        y = int(h * rng.uniform(0.35, 0.7))
-        cv2.putText(img, sku.word, (max(0, (w - int(tw * scale / max(scale, 1e-6))) // 2), y),
-                    sku.font, scale, c2, max(1, int(scale * 1.5)), cv2.LINE_AA)
-        cv2.circle(img, (w // 2, max(2, h // 6)), max(1, min(w, h) // 8), c1 if p != 1 else c2, -1)
-        # small print: a few lines of "text"
-        for k in range(int(rng.integers(0, 4))):
-            yy = int(h * (0.75 + 0.06 * k))
-            if yy < h - 1:
-                cv2.line(img, (w // 6, yy), (w - w // 6, yy), c2, 1)
-    # a cylinder's shading; boxes get a lit side
-    if sku.shape in ("bottle", "can", "jar"):
-        x = np.linspace(-1, 1, w, dtype=np.float32)
-        shade = 0.65 + 0.45 * np.sqrt(np.clip(1 - x**2, 0, 1))
-        img = np.clip(img * shade[None, :, None], 0, 255).astype(np.uint8)
-    elif sku.shape == "bag":
-        noise = rng.normal(1.0, 0.08, (max(2, h // 8), max(2, w // 8))).astype(np.float32)
-        noise = cv2.resize(noise, (w, h))
-        img = np.clip(img * noise[:, :, None], 0, 255).astype(np.uint8)
-    if sku.shape == "bottle" and rng.random() < 0.6:  # transparent-ish bottle: darker top
-        img[: h // 3] = (img[: h // 3] * 0.6).astype(np.uint8)
-    if style.highlights and sku.shape != "box" and rng.random() < style.highlights:
-        x0 = int(w * rng.uniform(0.15, 0.4))  # the store lights' reflection on a curved surface
-        cv2.rectangle(img, (x0, 0), (x0 + max(1, w // 10), h), (250, 250, 250), -1)
-    return img
-
-
 def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
-    base = np.array(_color(rng), np.float32) * rng.uniform(0.2, 0.6) + rng.uniform(60, 160)
+    base = np.array(color(rng), np.float32) * rng.uniform(0.2, 0.6) + rng.uniform(60, 160)
     img = np.empty((h, w, 3), np.float32)
     img[:] = np.clip(base, 0, 255)
     noise = cv2.resize(rng.normal(0, 12, (8, 8)).astype(np.float32), (w, h))
@@ -254,7 +111,7 @@ def _draw_row(img, boxes, y_top, y_bot, x_from, x_to, rng, style, faces=None):
             dark[:] = (dark * rng.uniform(0.3, 0.7)).astype(np.uint8)
             x += gw
             continue
-        sku = _new_sku(rng, style, faces)
+        sku = new_sku(rng, style.real_faces, faces)
         fit = 1
         if stacked and style.max_layers > 2 and sku.shape in ("box", "can"):
             # this block stands `fit` high, each layer at least 1/30 of the photo (real shelves' smallest)
@@ -278,8 +135,8 @@ def _paste_product(img, boxes, sku, x, y, w, h, rng, style):
     H, W = img.shape[:2]
     if w < 3 or h < 3:
         return
-    face = _packaging(sku, w, h, rng, style)
-    mask = _silhouette(sku.shape, w, h, rng)
+    face = packaging(sku, w, h, rng, style.highlights)
+    mask = silhouette(sku.shape, w, h, rng)
     # clip to the canvas
     cx0, cy0, cx1, cy1 = max(0, x), max(0, y), min(W, x + w), min(H, y + h)
     if cx1 - cx0 < 2 or cy1 - cy0 < 2:
@@ -311,77 +168,6 @@ def _sign(img, rng):
                 (x + 3, y + int(h * 0.75)), cv2.FONT_HERSHEY_DUPLEX, max(0.3, h / 35), (255, 255, 255)
                 if color != (255, 255, 255) else (0, 0, 200), 2, cv2.LINE_AA)
     return (x, y, x + w, y + h)
-
-
-def _photometric(img: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    H, W = img.shape[:2]
-    f = img.astype(np.float32)
-    # uneven light: a smooth gain field, plus a vignette
-    gain = cv2.resize(rng.uniform(0.6, 1.25, (3, 3)).astype(np.float32), (W, H), interpolation=cv2.INTER_CUBIC)
-    yy, xx = np.mgrid[0:H, 0:W].astype(np.float32)
-    r = ((xx / W - 0.5) ** 2 + (yy / H - 0.5) ** 2) * rng.uniform(0.2, 1.2)
-    f *= (gain * (1 - r))[:, :, None]
-    # colour cast
-    f *= rng.uniform(0.85, 1.15, 3)[None, None, :].astype(np.float32)
-    # glare from the ceiling lights
-    for _ in range(int(rng.integers(0, 3))):
-        g = np.zeros((H, W), np.float32)
-        cv2.ellipse(g, (int(rng.integers(0, W)), int(rng.integers(0, H))),
-                    (int(W * rng.uniform(0.05, 0.3)), int(H * rng.uniform(0.02, 0.1))),
-                    float(rng.uniform(0, 180)), 0, 360, float(rng.uniform(60, 180)), -1)
-        f += cv2.GaussianBlur(g, (0, 0), W * 0.03)[:, :, None]
-    # a shadow band
-    if rng.random() < 0.4:
-        x0 = int(rng.integers(0, W))
-        pts = np.array([[x0, 0], [x0 + int(W * rng.uniform(0.1, 0.4)), 0],
-                        [x0 + int(W * rng.uniform(0.0, 0.5)), H], [x0 - int(W * 0.1), H]], np.int32)
-        s = np.ones((H, W), np.float32)
-        cv2.fillConvexPoly(s, pts, float(rng.uniform(0.55, 0.85)))
-        f *= cv2.GaussianBlur(s, (0, 0), W * 0.02)[:, :, None]
-    img = np.clip(f, 0, 255).astype(np.uint8)
-    # blur: defocus or hand shake
-    k = rng.random()
-    if k < 0.3:
-        img = cv2.GaussianBlur(img, (0, 0), rng.uniform(0.5, 1.6))
-    elif k < 0.5:
-        n = int(rng.integers(3, 9))
-        kern = np.zeros((n, n), np.float32)
-        angle = rng.uniform(0, math.pi)
-        c = n // 2
-        cv2.line(kern, (int(c - c * math.cos(angle)), int(c - c * math.sin(angle))),
-                 (int(c + c * math.cos(angle)), int(c + c * math.sin(angle))), 1.0, 1)
-        img = cv2.filter2D(img, -1, kern / max(kern.sum(), 1))
-    # sensor noise
-    noise = rng.normal(0, rng.uniform(1, 8), img.shape).astype(np.float32)
-    return np.clip(img.astype(np.float32) + noise, 0, 255).astype(np.uint8)
-
-
-def _perspective(img, boxes, rng, strength: float):
-    """A homography, as when the phone is not square to the shelf.
-
-    The frame is filled from a quadrilateral *inside* the drawn canvas (its corners
-    pulled inward), so every pixel comes from the drawing. Generator 1 moved the corners
-    outward too and filled the frame's edges by reflection: mirror images of the edge
-    products, never labelled, which taught the model that some products are background
-    and scored its correct detections of them as false positives.
-    """
-    H, W = img.shape[:2]
-    d = rng.uniform(0.0, strength)
-    dst = np.float32([[0, 0], [W, 0], [W, H], [0, H]])
-    inward = np.float32([[1, 1], [-1, 1], [-1, -1], [1, -1]])
-    src = (dst + rng.uniform(0, d, (4, 2)) * np.float32([W, H]) * inward).astype(np.float32)
-    M = cv2.getPerspectiveTransform(src, dst)
-    out = cv2.warpPerspective(img, M, (W, H), borderMode=cv2.BORDER_REPLICATE)
-    new = []
-    for x0, y0, x1, y1 in boxes:
-        pts = cv2.perspectiveTransform(np.float32([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]]), M)[0]
-        nx0, ny0 = pts.min(0)
-        nx1, ny1 = pts.max(0)
-        area = (nx1 - nx0) * (ny1 - ny0)
-        cx0, cy0, cx1, cy1 = max(0, nx0), max(0, ny0), min(W, nx1), min(H, ny1)
-        if cx1 - cx0 > 2 and cy1 - cy0 > 2 and (cx1 - cx0) * (cy1 - cy0) > 0.4 * area:
-            new.append([cx0, cy0, cx1, cy1])
-    return out, new
 
 
 def shelf(seed: int, index: int, size: int = 640, style: int = 1,
@@ -416,7 +202,7 @@ def shelf(seed: int, index: int, size: int = 640, style: int = 1,
         x_right = int(W * rng.uniform(0.75, 1.0))
         img[:, :x_left] = (img[:, :x_left] * rng.uniform(0.2, 0.6)).astype(np.uint8)
         img[:, x_right:] = (img[:, x_right:] * rng.uniform(0.2, 0.6)).astype(np.uint8)
-    board_color = np.array(_color(rng), np.float32) * 0.3 + rng.uniform(120, 200)
+    board_color = np.array(color(rng), np.float32) * 0.3 + rng.uniform(120, 200)
     if st.light_boards and rng.random() < st.light_boards:  # most stores: white or grey shelf edges
         board_color = np.full(3, rng.uniform(170, 250), np.float32)
     for r in range(n_rows):
@@ -448,8 +234,8 @@ def shelf(seed: int, index: int, size: int = 640, style: int = 1,
             if ix * iy < 0.5 * (b[2] - b[0]) * (b[3] - b[1]):
                 kept.append(b)
         boxes = kept
-    img, boxes = _perspective(img, boxes, rng, st.perspective)
-    img = _photometric(img, rng)
+    img, boxes = perspective(img, boxes, rng, st.perspective)
+    img = photometric(img, rng)
     arr = np.array(boxes, np.float32).reshape(-1, 4)
     arr[:, [0, 2]] = arr[:, [0, 2]].clip(0, W)
     arr[:, [1, 3]] = arr[:, [1, 3]].clip(0, H)

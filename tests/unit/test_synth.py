@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from training.synth import _perspective, generate, shelf
+from training.camera import perspective
+from training.synth import generate, shelf
 
 
 def test_same_seed_same_photo():
@@ -38,7 +39,7 @@ def test_perspective_never_mirrors_the_canvas():
     ramp = np.tile(np.linspace(0, 255, w, dtype=np.float32), (h, 1))
     img = np.dstack([ramp] * 3).astype(np.uint8)
     for i in range(20):
-        out, _ = _perspective(img, [], np.random.default_rng(i), strength=0.2)
+        out, _ = perspective(img, [], np.random.default_rng(i), strength=0.2)
         steps = np.diff(out[:, :, 0].astype(int), axis=1)
         assert (steps >= -1).all(), f"seed {i}: the warped ramp runs backwards somewhere"
 
@@ -48,7 +49,7 @@ def test_warped_boxes_stay_on_their_products():
     img = np.zeros((200, 300, 3), np.uint8)
     img[80:120, 130:170] = 255
     for i in range(10):
-        out, boxes = _perspective(img, [[130, 80, 170, 120]], np.random.default_rng(i), strength=0.2)
+        out, boxes = perspective(img, [[130, 80, 170, 120]], np.random.default_rng(i), strength=0.2)
         (x0, y0, x1, y1), = boxes
         inside = out[int(y0) + 2 : int(y1) - 2, int(x0) + 2 : int(x1) - 2, 0]
         assert inside.mean() > 200 and (out[:, :, 0] > 128).sum() <= 1.1 * (x1 - x0) * (y1 - y0)
