@@ -2,28 +2,33 @@
 
     python -m tests.make_reference
 
-Writes tests/reference/<model version>.json: the committed model's detections on the
-bundled sample photos, batch 1, one thread. tests/integration/test_detector_reference.py
-compares every later run against it.
+Writes tests/reference/<model version>.json for the model the tests pin (v1) and the
+model the `accurate` mode serves (models/registry.json): their detections on the bundled
+sample photos, batch 1, one thread. tests/test_detector_reference.py compares every
+later run against them.
 """
 
 from __future__ import annotations
 
 import json
 
+from shared import registry
 from shared.detector import Detector
 from tests.conftest import MODEL, SAMPLES
 
 REFERENCE_DIR = MODEL.parent.parent / "tests" / "reference"
+# the pinned model, and the served one (which may add post-processing, e.g. contain_threshold)
+MODELS = (MODEL, registry.resolve(MODEL.parent, None)[registry.DEFAULT_MODE].model)
 
 
 def main() -> None:
-    det = Detector(MODEL, threads=1)
-    photos = {p.name: [d.to_dict() for d in det.detect(p.read_bytes())] for p in SAMPLES}
-    out = REFERENCE_DIR / f"{det.version}.json"
-    out.write_text(json.dumps({"model_version": det.version, "model_sha256": det.card.sha256,
-                               "photos": photos}, indent=1) + "\n")
-    print(f"wrote {out}: " + ", ".join(f"{k} {len(v)}" for k, v in photos.items()))
+    for model in dict.fromkeys(MODELS):
+        det = Detector(model, threads=1)
+        photos = {p.name: [d.to_dict() for d in det.detect(p.read_bytes())] for p in SAMPLES}
+        out = REFERENCE_DIR / f"{det.version}.json"
+        out.write_text(json.dumps({"model_version": det.version, "model_sha256": det.card.sha256,
+                                   "photos": photos}, indent=1) + "\n")
+        print(f"wrote {out}: " + ", ".join(f"{k} {len(v)}" for k, v in photos.items()))
 
 
 if __name__ == "__main__":

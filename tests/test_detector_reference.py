@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 
 from shared.detector import Detector
-from tests.conftest import MODEL, SAMPLES
-from tests.make_reference import REFERENCE_DIR
+from tests.conftest import SAMPLES
+from tests.make_reference import MODELS, REFERENCE_DIR
 
 BOX_TOL, SCORE_TOL = 2.0, 1e-3
 
 
-@pytest.fixture(scope="module")
-def detector():
-    return Detector(MODEL, threads=1)
+@pytest.fixture(scope="module", params=list(dict.fromkeys(MODELS)), ids=lambda m: m.stem)
+def detector(request):
+    return Detector(request.param, threads=1)
 
 
 @pytest.fixture(scope="module")
