@@ -85,8 +85,7 @@ def score(model: Path, input_size: int | None, photos: list[Path], labels: Path)
         summary = realcheck.count_summary([len(boxes) for boxes in found.values()])
         out["real_val"] = {"photos": len(real), "median_count": float(summary["count_median"]),
                            "share_plausible": summary["share_plausible"],
-                           "hand_counted_rows": realcheck.hand_count_errors(
-                               found, json.loads(realcheck.HAND_COUNTS.read_text()))}
+                           "hand_counted_rows": realcheck.hand_count_errors(found)}
     return out
 
 

@@ -73,8 +73,9 @@ def row_proxies(boxes: list, rows: list, w: int, h: int, grid: int = 4) -> tuple
     return inside / max(1, len(boxes)), float(covered)
 
 
-def hand_count_errors(found: dict[str, list], hand_counts: dict) -> dict | None:
-    """Count error against the hand-counted rows of the photos in ``found`` (name → boxes).
+def hand_count_errors(found: dict[str, list], hand_counts: dict | None = None) -> dict | None:
+    """Count error against the hand-counted rows (default: ``HAND_COUNTS``) of the photos
+    in ``found`` (name → boxes).
 
     Per row |found - counted| / counted (rows hold 10-40 products, so one product is
     3-10 %), its mean and median; per photo, the same over its rows together, which is
@@ -82,7 +83,7 @@ def hand_count_errors(found: dict[str, list], hand_counts: dict) -> dict | None:
     cancel, as they do in a photo's total); and the signed error of the total over all rows.
     """
     rows, by_photo = [], {}
-    for r in hand_counts["rows"]:
+    for r in (hand_counts or json.loads(HAND_COUNTS.read_text()))["rows"]:
         if r["photo"] not in found:
             continue
         x1, y1, x2, y2 = r["row"]
@@ -181,7 +182,7 @@ def main() -> None:
         "rows_labelled_photos": len(in_rows),
         "median_share_in_rows": round(statistics.median(in_rows), 3) if in_rows else None,
         "median_row_coverage": round(statistics.median(coverage), 3) if coverage else None,
-        "hand_counted_rows": hand_count_errors(boxes, json.loads(HAND_COUNTS.read_text())),
+        "hand_counted_rows": hand_count_errors(boxes),
         "counts": counts,
     }
     (args.out / "counts.json").write_text(json.dumps(summary, indent=1))

@@ -31,6 +31,8 @@ from training.camera import perspective, photometric
 from training.packaging import color, new_sku, packaging, silhouette
 
 CLASS_NAMES = ["product"]
+
+
 @dataclass(frozen=True)
 class Style:
     """How a generation of the dataset looks. Style 1 made the first model; style 2 is
@@ -119,9 +121,7 @@ def _draw_row(img, boxes, y_top, y_bot, x_from, x_to, rng, style, faces=None):
         for _ in range(int(rng.integers(1, 7))):
             ph = int(row_h * min(sku.height, 0.97 / fit))
             pw = max(4, int(ph * sku.aspect))
-            layers = 2 if stacked and sku.shape in ("box", "can") and ph * 2 < row_h * 0.98 else 1
-            if fit > 1:
-                layers = fit
+            layers = fit if fit > 1 else 2 if stacked and sku.shape in ("box", "can") and ph * 2 < row_h * 0.98 else 1
             for layer in range(layers):
                 y1 = y_bot - layer * ph
                 y0 = y1 - ph
