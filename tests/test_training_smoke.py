@@ -39,7 +39,7 @@ def test_smoke_training_builds_a_servable_int8_model(tmp_path):
         assert card["contain_threshold"] == 0.85
     # style 3 printed real faces cut from the photos by a trained model
     work = tmp_path / "work"
-    assert len(list((work / "faces-shelfwatch-v1-int8").glob("*.jpg"))) > 20
+    assert len(list((work / "faces-shelfwatch-v1-int8-conf0.5").glob("*.jpg"))) > 20
     assert len(list(next(work.glob("synthetic-g*-style3-faces-*")).glob("images/train/*.jpg"))) == 2
     # the INT8 graph really is quantized, and the serving detector runs it
     import onnx

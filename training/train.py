@@ -44,6 +44,12 @@ def prepare_data(cfg: dict, workdir: Path) -> Path:
     return mixed
 
 
+def _derived_name(kind: str, model: str, conf: float, ignore_below: float | None = None) -> str:
+    """The cache folder of data a model derives from real photos, named by everything that
+    shapes it, so a config that changes the confidence never reuses another's folder."""
+    return f"{kind}-{Path(model).stem}-conf{conf}" + (f"-ignore{ignore_below}" if ignore_below else "")
+
+
 def _synthetic(s: dict, workdir: Path) -> Path:
     style = s.get("style", 1)
     out = workdir / synth.dataset_name(s["seed"], s["size"], style)
@@ -53,10 +59,10 @@ def _synthetic(s: dict, workdir: Path) -> Path:
         photos = realcheck.real_photos(Path(f["photos"]), Path(f["list"]) if f.get("list") else None)
         if not photos:
             raise FileNotFoundError(f"{f['photos']}: no real photos to cut product faces from")
-        bank = realfaces.build_bank(Path(f["model"]), photos, workdir / f"faces-{Path(f['model']).stem}",
-                                    conf=f.get("conf", 0.5))
-        faces = realfaces.load_bank(bank)
-        out = out.with_name(out.name + f"-faces-{Path(f['model']).stem}")
+        name = _derived_name("faces", f["model"], f.get("conf", 0.5))
+        faces = realfaces.load_bank(realfaces.build_bank(Path(f["model"]), photos, workdir / name,
+                                                         conf=f.get("conf", 0.5)))
+        out = out.with_name(f"{out.name}-{name}")
     return synth.generate(out, s["n_train"], s["n_val"], seed=s["seed"], size=s["size"], style=style, faces=faces)
 
 
@@ -67,7 +73,7 @@ def _pseudo(p: dict, workdir: Path) -> Path:
         raise FileNotFoundError(f"{photos_dir}: the real photos for self-training are not on this machine")
     photos = realcheck.real_photos(photos_dir, Path(p["list"]))
     ignore = p.get("ignore_below")
-    folder = workdir / (f"pseudo-{Path(p['model']).stem}" + (f"-ignore{ignore}" if ignore else ""))
+    folder = workdir / _derived_name("pseudo", p["model"], p.get("conf", 0.4), ignore)
     return pseudolabel.pseudo_label(Path(p["model"]), photos, folder, conf=p.get("conf", 0.4), ignore_below=ignore)
 
 
