@@ -20,14 +20,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from shared.detector import Detector
+from shared.detector import Detection, Detector
 from shared.imaging import decode
+from training.stacks import looks_stacked
 
 GREY = 114  # the letterbox fill: what the model already sees as "no photo here"
 
 
 def pseudo_label(model: Path, photos: list[Path], out: Path, conf: float = 0.4,
-                 ignore_below: float | None = None) -> Path:
+                 ignore_below: float | None = None, mask_stacks: bool = False) -> Path:
     """Write ``out/images/train`` (links, or masked copies) and ``out/labels/train``; returns the images folder."""
     images, labels = out / "images" / "train", out / "labels" / "train"
     images.mkdir(parents=True, exist_ok=True)
@@ -40,10 +41,9 @@ def pseudo_label(model: Path, photos: list[Path], out: Path, conf: float = 0.4,
         det = det or Detector(model, threads=1, conf_threshold=ignore_below or conf)
         data = photo.read_bytes()
         found = det.detect(data)
-        sure = [f.box for f in found if f.confidence >= conf]
-        unsure = [f.box for f in found if f.confidence < conf]
         d = decode(data)
         W, H = d.width, d.height
+        sure, unsure = sort_out(found, d.image, conf, mask_stacks)
         target = images / photo.name
         if unsure:
             masked = mask_unsure(d.image, sure, unsure)  # full decode: pixels are the original's
@@ -54,6 +54,21 @@ def pseudo_label(model: Path, photos: list[Path], out: Path, conf: float = 0.4,
             f"0 {(x1 + x2) / 2 / W:.6f} {(y1 + y2) / 2 / H:.6f} {(x2 - x1) / W:.6f} {(y2 - y1) / H:.6f}\n"
             for x1, y1, x2, y2 in sure))
     return images
+
+
+def sort_out(found: list[Detection], image: np.ndarray, conf: float, mask_stacks: bool) -> tuple[list, list]:
+    """(boxes to teach as products, boxes to paint out): below ``conf`` a box is unsure, and
+    with ``mask_stacks`` so is a confident box round what looks like a stack of packs."""
+    sure, unsure = [], []
+    for f in found:
+        stacked = mask_stacks and f.confidence >= conf and looks_stacked(crop(image, f.box))
+        (sure if f.confidence >= conf and not stacked else unsure).append(f.box)
+    return sure, unsure
+
+
+def crop(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
+    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    return image[max(0, y1): y2, max(0, x1): x2]
 
 
 def mask_unsure(image: np.ndarray, sure: list, unsure: list) -> np.ndarray:

@@ -10,7 +10,9 @@ photos with the teacher's noisy labels; this shows their products with clean one
 
 Only clear cases go into the bank: confident detections, not touching the photo's edge
 (cut products), not overlapping another detection much (two products in one box), of a
-plausible aspect. The crops are written under the gitignored build folder; the photos'
+plausible aspect, and (with ``drop_stacks``) not a stack of identical packs: a model that
+boxes a stack as one product would otherwise teach, through the bank, that a stack *is*
+one product (``training/stacks.py``). The crops are written under the gitignored build folder; the photos'
 licence forbids shipping them, and the bank is rebuilt from them wherever they exist.
 """
 
@@ -23,6 +25,7 @@ import numpy as np
 
 from shared.detector import Detector, intersections
 from shared.imaging import decode
+from training.stacks import looks_stacked
 
 MIN_SIDE = 16           # px in the real photo: smaller crops are mostly blur
 ASPECT = (0.15, 3.0)    # width / height of a plausible product face
@@ -43,8 +46,9 @@ def clear_boxes(boxes: np.ndarray, width: int, height: int) -> np.ndarray:
     return boxes[ok]
 
 
-def build_bank(model: Path, photos: list[Path], out: Path, conf: float = 0.5) -> Path:
-    """Cut the clear products the model finds at ``conf`` or above out of ``photos`` into ``out``.
+def build_bank(model: Path, photos: list[Path], out: Path, conf: float = 0.5, drop_stacks: bool = False) -> Path:
+    """Cut the clear products the model finds at ``conf`` or above out of ``photos`` into ``out``;
+    with ``drop_stacks``, leave out crops that look like a stack of identical packs.
 
     Resumable: a photo whose ``.done`` marker exists is skipped.
     """
@@ -60,9 +64,11 @@ def build_bank(model: Path, photos: list[Path], out: Path, conf: float = 0.5) ->
         image = decode(data).image  # full resolution, EXIF-rotated like the boxes
         H, W = image.shape[:2]
         boxes = clear_boxes(np.array([d.box for d in found], np.float32).reshape(-1, 4), W, H)
-        for k, (x1, y1, x2, y2) in enumerate(boxes.round().astype(int)):
-            cv2.imwrite(str(out / f"{photo.stem}_{k:03d}.jpg"), image[y1:y2, x1:x2], [cv2.IMWRITE_JPEG_QUALITY, 92])
-        marker.write_text(f"{len(boxes)} of {len(found)} detections kept\n")
+        crops = [image[y1:y2, x1:x2] for x1, y1, x2, y2 in boxes.round().astype(int)]
+        kept = [c for c in crops if not (drop_stacks and looks_stacked(c))]
+        for k, crop in enumerate(kept):
+            cv2.imwrite(str(out / f"{photo.stem}_{k:03d}.jpg"), crop, [cv2.IMWRITE_JPEG_QUALITY, 92])
+        marker.write_text(f"{len(kept)} of {len(found)} detections kept ({len(crops) - len(kept)} stacks left out)\n")
     return out
 
 

@@ -58,6 +58,8 @@ class Style:
     real_faces: float = 0.0  # share of products printed with a real product's face (a bank of crops)
     stacked: float = 0.25    # share of rows whose boxes and cans stand in layers
     max_layers: int = 2      # above 2, a stacked row draws its layer count and sizes its products to fit
+    layer_floor: int = 30    # a layer of a stack is at least 1/layer_floor of the photo's height
+    layer_shift: float = 0.0   # layers of a stack stand this share of a width off each other, at most
 
 
 STYLES = {
@@ -70,6 +72,13 @@ STYLES = {
     3: Style(portrait=0.7, rows=(2, 3, 4, 5, 6, 7, 8, 9, 10, 11), unit_margin=0.12, perspective=0.2,
              light_boards=0.7, floor=0.3, highlights=0.6, shelf_shadow=0.7, neutral_back=0.7, real_faces=0.85,
              stacked=0.35, max_layers=3),
+    # style 3 where stacks are the rule: v6 still boxed a real stack of 2-4 packs as one product (the
+    # largest misses on the hand-counted rows), so over half the rows stack, up to 4 layers of at
+    # least 1/36 of the photo, each layer a little off the one below, as hands stack them; fewer,
+    # taller rows keep the density near real shelves (median 180 products; with style 3's rows, 370)
+    4: Style(portrait=0.7, rows=(2, 3, 3, 4, 4, 5, 5, 6, 6, 7), unit_margin=0.12, perspective=0.2,
+             light_boards=0.7, floor=0.3, highlights=0.6, shelf_shadow=0.7, neutral_back=0.7, real_faces=0.85,
+             stacked=0.55, max_layers=4, layer_floor=36, layer_shift=0.06),
 }
 # Bumped when a change alters the photos of every style; dataset folders carry it, so a
 # cached set from an older generator is never mixed with new photos.
@@ -116,8 +125,8 @@ def _draw_row(img, boxes, y_top, y_bot, x_from, x_to, rng, style, faces=None):
         sku = new_sku(rng, style.real_faces, faces)
         fit = 1
         if stacked and style.max_layers > 2 and sku.shape in ("box", "can"):
-            # this block stands `fit` high, each layer at least 1/30 of the photo (real shelves' smallest)
-            fit = max(1, min(int(rng.integers(2, style.max_layers + 1)), int(row_h * 30 / img.shape[0])))
+            # this block stands `fit` high, each layer at least 1/layer_floor of the photo (30: real shelves' smallest)
+            fit = max(1, min(int(rng.integers(2, style.max_layers + 1)), int(row_h * style.layer_floor / img.shape[0])))
         for _ in range(int(rng.integers(1, 7))):
             ph = int(row_h * min(sku.height, 0.97 / fit))
             pw = max(4, int(ph * sku.aspect))
@@ -125,7 +134,10 @@ def _draw_row(img, boxes, y_top, y_bot, x_from, x_to, rng, style, faces=None):
             for layer in range(layers):
                 y1 = y_bot - layer * ph
                 y0 = y1 - ph
-                _paste_product(img, boxes, sku, x, y0, pw, ph, rng, style)
+                shift = 0
+                if style.layer_shift and layer:  # hands never stack packs exactly
+                    shift = int(pw * rng.uniform(-style.layer_shift, style.layer_shift))
+                _paste_product(img, boxes, sku, x + shift, y0, pw, ph, rng, style)
             x += pw + int(rng.integers(0, max(2, pw // 10)))
             if x >= x_to:
                 break

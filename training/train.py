@@ -44,10 +44,12 @@ def prepare_data(cfg: dict, workdir: Path) -> Path:
     return mixed
 
 
-def _derived_name(kind: str, model: str, conf: float, ignore_below: float | None = None) -> str:
+def _derived_name(kind: str, model: str, conf: float, ignore_below: float | None = None,
+                  no_stacks: bool = False) -> str:
     """The cache folder of data a model derives from real photos, named by everything that
     shapes it, so a config that changes the confidence never reuses another's folder."""
-    return f"{kind}-{Path(model).stem}-conf{conf}" + (f"-ignore{ignore_below}" if ignore_below else "")
+    return (f"{kind}-{Path(model).stem}-conf{conf}" + (f"-ignore{ignore_below}" if ignore_below else "")
+            + ("-nostacks" if no_stacks else ""))
 
 
 def _synthetic(s: dict, workdir: Path) -> Path:
@@ -59,9 +61,10 @@ def _synthetic(s: dict, workdir: Path) -> Path:
         photos = realcheck.real_photos(Path(f["photos"]), Path(f["list"]) if f.get("list") else None)
         if not photos:
             raise FileNotFoundError(f"{f['photos']}: no real photos to cut product faces from")
-        name = _derived_name("faces", f["model"], f.get("conf", 0.5))
+        drop = f.get("drop_stacks", False)  # leave out crops that are stacks (training/stacks.py)
+        name = _derived_name("faces", f["model"], f.get("conf", 0.5), no_stacks=drop)
         faces = realfaces.load_bank(realfaces.build_bank(Path(f["model"]), photos, workdir / name,
-                                                         conf=f.get("conf", 0.5)))
+                                                         conf=f.get("conf", 0.5), drop_stacks=drop))
         out = out.with_name(f"{out.name}-{name}")
     return synth.generate(out, s["n_train"], s["n_val"], seed=s["seed"], size=s["size"], style=style, faces=faces)
 
@@ -73,8 +76,10 @@ def _pseudo(p: dict, workdir: Path) -> Path:
         raise FileNotFoundError(f"{photos_dir}: the real photos for self-training are not on this machine")
     photos = realcheck.real_photos(photos_dir, Path(p["list"]))
     ignore = p.get("ignore_below")
-    folder = workdir / _derived_name("pseudo", p["model"], p.get("conf", 0.4), ignore)
-    return pseudolabel.pseudo_label(Path(p["model"]), photos, folder, conf=p.get("conf", 0.4), ignore_below=ignore)
+    stacks = p.get("mask_stacks", False)  # the teacher's stack boxes are masked, not taught
+    folder = workdir / _derived_name("pseudo", p["model"], p.get("conf", 0.4), ignore, no_stacks=stacks)
+    return pseudolabel.pseudo_label(Path(p["model"]), photos, folder, conf=p.get("conf", 0.4), ignore_below=ignore,
+                                    mask_stacks=stacks)
 
 
 def split(data_yaml: Path, name: str) -> tuple[list[Path], Path]:

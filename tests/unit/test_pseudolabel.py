@@ -36,3 +36,18 @@ def test_pseudo_labels_are_the_confident_detections(tmp_path):
     # something unsure was painted out, and most of the photo is still the photo
     grey = (np.abs(copy.astype(int) - GREY) <= 3).all(axis=2).mean()
     assert 0 < grey < 0.5
+
+
+def test_a_confident_box_round_a_stack_is_painted_out_not_taught():
+    from shared.detector import Detection
+    from training.pseudolabel import sort_out
+
+    rng = np.random.default_rng(0)
+    img = np.full((200, 300, 3), 90, np.uint8)
+    packs = np.kron(rng.integers(0, 255, (5, 6, 3), dtype=np.uint8), np.ones((8, 10, 1), np.uint8))  # 40x60
+    img[20:140, 20:80] = np.vstack([packs] * 3)                          # three identical packs, one box
+    img[20:140, 120:180] = np.kron(rng.integers(0, 255, (10, 6, 3), dtype=np.uint8), np.ones((12, 10, 1), np.uint8))
+    stack, single, faint = (20, 20, 80, 140), (120, 20, 180, 140), (200, 20, 260, 140)
+    found = [Detection(0, "product", c, b) for c, b in ((0.9, stack), (0.9, single), (0.15, faint))]
+    assert sort_out(found, img, conf=0.3, mask_stacks=False) == ([stack, single], [faint])
+    assert sort_out(found, img, conf=0.3, mask_stacks=True) == ([single], [stack, faint])

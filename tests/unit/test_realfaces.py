@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from shared.settings import ROOT
@@ -34,3 +35,15 @@ def test_bank_is_cut_from_the_photos_and_resumes(tmp_path):
     assert {c: c.stat().st_mtime_ns for c in sorted(bank.glob("*.jpg"))} == before
     faces = load_bank(bank)
     assert len(faces) == len(crops) and all(max(f.shape[:2]) <= BANK_SIDE and f.ndim == 3 for f in faces)
+
+
+def test_stacks_are_left_out_of_the_bank_when_asked(tmp_path):
+    from training.stacks import looks_stacked
+
+    photos = sorted((ROOT / "samples").glob("*.jpg"))
+    every = sorted(build_bank(MODEL, photos, tmp_path / "all", conf=0.5).glob("*.jpg"))
+    clean = load_bank(build_bank(MODEL, photos, tmp_path / "clean", conf=0.5, drop_stacks=True))
+    stacks = sum(looks_stacked(cv2.imread(str(c))) for c in every)
+    assert stacks > 0, "the samples hold stacked packs the model boxes as one: the check needs one"
+    assert len(clean) == len(every) - stacks
+    assert "stacks left out" in next((tmp_path / "clean").glob("*.done")).read_text()

@@ -89,6 +89,33 @@ def test_style_3_stacks_and_closes_in_at_real_densities():
     assert max(big) > 0.25                           # and some are close-ups (style 2 stays under ~0.21)
 
 
+def stacked_share(boxes: np.ndarray) -> float:
+    """Share of products with another product standing right on top of them (a layer above)."""
+    x0, y0, x1, y1 = (boxes[:, i][:, None] for i in range(4))
+    overlap_x = np.minimum(x1, x1.T) - np.maximum(x0, x0.T)
+    on_top = (np.abs(y0 - y1.T) <= 2) & (overlap_x > 0.5 * (x1 - x0))  # [i, j]: j's bottom is i's top
+    return float(on_top.any(1).mean())
+
+
+def test_style_4_stacks_most_rows_at_real_densities():
+    rng = np.random.default_rng(0)
+    faces = [rng.integers(0, 255, (int(rng.integers(40, 120)), int(rng.integers(20, 100)), 3), dtype=np.uint8)
+             for _ in range(50)]
+    share = {3: [], 4: []}
+    counts = []
+    for i in range(16):
+        for style in (3, 4):
+            img, boxes = shelf(9, i, 480, style=style, faces=faces)
+            share[style].append(stacked_share(boxes))
+            if style == 4:
+                counts.append(len(boxes))
+                h, w = img.shape[:2]
+                whole = (boxes[:, 0] > 0) & (boxes[:, 1] > 0) & (boxes[:, 2] < w) & (boxes[:, 3] < h)
+                assert np.percentile((boxes[whole, 3] - boxes[whole, 1]) / h, 5) > 1 / 50  # layers stay visible
+    assert np.mean(share[4]) > 1.5 * np.mean(share[3]) and np.mean(share[4]) > 0.3
+    assert 60 <= np.median(counts) <= 300  # denser than style 3, but a shelf, not a swarm
+
+
 def test_a_set_holds_exactly_the_photos_asked_for(tmp_path):
     generate(tmp_path, 3, 1, seed=4, size=160)
     generate(tmp_path, 2, 1, seed=4, size=160)  # a config asking for fewer: the trainer reads the whole folder
