@@ -30,7 +30,7 @@ FIXED_VAL = {"seed": 11, "n_val": 60, "size": 640}
 REAL_VAL = REAL_DATA  # the real val photos, when the machine has them
 MAP_TOLERANCE = 0.002
 COUNT_TOLERANCE = 0.005
-HAND_TOLERANCE = 0.03  # mean per-photo error on the hand-counted rows; a photo's rows hold 20-70 products
+HAND_TOLERANCE = 0.03  # mean per-photo error on the hand-counted rows; a photo's rows hold 20-200 products
 
 
 def cards(models_dir: Path) -> list[tuple[Path, dict]]:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
+from shared.settings import REAL_DATA
 from training.realcheck import HAND_COUNTS, hand_count_errors, row_proxies
 
 HAND = {"rows": [
@@ -40,8 +42,27 @@ def test_row_proxies():
 
 def test_the_committed_hand_counts_are_well_formed():
     doc = json.loads(HAND_COUNTS.read_text())
-    assert len(doc["rows"]) == 16 and sum(r["products"] for r in doc["rows"]) == 287
+    assert len(doc["rows"]) == 32 and sum(r["products"] for r in doc["rows"]) == 736
     for r in doc["rows"]:
         x1, y1, x2, y2 = r["row"]
         assert 0 <= x1 < x2 <= 1600 and 0 <= y1 < y2 <= 1600 and r["products"] > 0
-        assert r["confidence"] in ("sure", "rough") and r["photo"].endswith(".jpg")
+        assert r["confidence"] in ("sure", "rough") and r["photo"].endswith(".jpg") and r["set"] in (1, 2)
+    assert sum(r["set"] == 2 for r in doc["rows"]) == 16
+    if (REAL_DATA / "train.txt").exists():  # counted on val photos only: no model ever trained on them
+        train = {Path(line.strip()).name for line in (REAL_DATA / "train.txt").read_text().splitlines()}
+        assert not train & {r["photo"] for r in doc["rows"]}
+
+
+def test_each_set_of_hand_counts_is_scored_on_its_own():
+    from training.realcheck import hand_count_errors_by_set
+
+    doc = json.loads(HAND_COUNTS.read_text())
+    first = next(r for r in doc["rows"] if r["set"] == 1)
+    x1, y1, x2, y2 = first["row"]
+    # exactly the counted number of products in that one row, nothing anywhere else
+    found = {first["photo"]: [((x1 + x2) / 2 - 1, (y1 + y2) / 2 - 1, (x1 + x2) / 2 + 1, (y1 + y2) / 2 + 1)]
+             * first["products"]}
+    by_set = hand_count_errors_by_set(found)
+    rows_in_photo = [r for r in doc["rows"] if r["photo"] == first["photo"]]
+    assert set(by_set) == {1, 2} and by_set[2] is None  # no photo of set 2 was passed
+    assert by_set[1]["rows"] == len(rows_in_photo) and by_set[1]["found"] == first["products"]
