@@ -41,6 +41,11 @@ def test_smoke_training_builds_a_servable_int8_model(tmp_path):
     work = tmp_path / "work"
     assert len(list((work / "faces-shelfwatch-v1-int8-conf0.5").glob("*.jpg"))) > 20
     assert len(list(next(work.glob("synthetic-g*-style3-faces-*")).glob("images/train/*.jpg"))) == 2
+    # style 4 from a bank without stacks, and pseudo-labels with the teacher's stack boxes masked
+    assert "stacks left out" in next((work / "faces-shelfwatch-v1-int8-conf0.5-nostacks").glob("*.done")).read_text()
+    assert len(list(next(work.glob("synthetic-g*-style4-faces-*-nostacks")).glob("images/train/*.jpg"))) == 2
+    pseudo = work / "pseudo-shelfwatch-v1-int8-conf0.4-ignore0.1-nostacks"
+    assert len(list((pseudo / "labels" / "train").glob("*.txt"))) == len(SAMPLES)
     # the INT8 graph really is quantized, and the serving detector runs it
     import onnx
 

@@ -74,7 +74,7 @@ def _pseudo(p: dict, workdir: Path) -> Path:
     photos_dir = Path(p["photos"])
     if not photos_dir.exists():
         raise FileNotFoundError(f"{photos_dir}: the real photos for self-training are not on this machine")
-    photos = realcheck.real_photos(photos_dir, Path(p["list"]))
+    photos = realcheck.real_photos(photos_dir, Path(p["list"]) if p.get("list") else None)
     ignore = p.get("ignore_below")
     stacks = p.get("mask_stacks", False)  # the teacher's stack boxes are masked, not taught
     folder = workdir / _derived_name("pseudo", p["model"], p.get("conf", 0.4), ignore, no_stacks=stacks)
