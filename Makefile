@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
-CONFIG ?= training/configs/v6.yaml
+CONFIG ?= training/configs/v7.yaml
 DATA   ?=
 IMAGES ?=
 
