@@ -105,10 +105,10 @@ def hand_count_errors(found: dict[str, list], hand_counts: dict | None = None) -
             "total_error": round((total_found - total_counted) / total_counted, 3)}
 
 
-def hand_count_errors_by_set(found: dict[str, list]) -> dict[int, dict | None]:
+def hand_count_errors_by_set(found: dict[str, list], hand_counts: dict | None = None) -> dict[int, dict | None]:
     """``hand_count_errors`` for each set of hand counts on its own (set 2 was counted with
     no model's boxes in sight, so it is the cleaner check of the two)."""
-    doc = json.loads(HAND_COUNTS.read_text())
+    doc = hand_counts or json.loads(HAND_COUNTS.read_text())
     sets = sorted({r["set"] for r in doc["rows"]})
     return {s: hand_count_errors(found, {**doc, "rows": [r for r in doc["rows"] if r["set"] == s]}) for s in sets}
 
@@ -184,14 +184,15 @@ def main() -> None:
         if i < args.sheet:
             tiles.append(annotate(shown.image, [d.box for d in found], 1.0))
     values = list(counts.values())
+    hand_counts = json.loads(HAND_COUNTS.read_text())
     summary = {
         "model_version": det.version, "photos": len(values), **count_summary(values),
         "plausible_range": PLAUSIBLE, "median_ms_per_photo_1thread": round(statistics.median(ms), 1),
         "rows_labelled_photos": len(in_rows),
         "median_share_in_rows": round(statistics.median(in_rows), 3) if in_rows else None,
         "median_row_coverage": round(statistics.median(coverage), 3) if coverage else None,
-        "hand_counted_rows": hand_count_errors(boxes),
-        "hand_counted_rows_by_set": hand_count_errors_by_set(boxes),
+        "hand_counted_rows": hand_count_errors(boxes, hand_counts),
+        "hand_counted_rows_by_set": hand_count_errors_by_set(boxes, hand_counts),
         "counts": counts,
     }
     (args.out / "counts.json").write_text(json.dumps(summary, indent=1))

@@ -21,7 +21,7 @@ function of ``(seed, index)``, so a dataset is reproducible and can be extended.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import cv2
@@ -62,23 +62,23 @@ class Style:
     layer_shift: float = 0.0   # layers of a stack stand this share of a width off each other, at most
 
 
+# style 2's layout with real packaging: faces cut from real shelf photos (training/realfaces.py),
+# packs stacked 2-3 high, and close-ups of 2-3 rows (products 4x larger than on a dense shelf):
+# the two ways a real row was miscounted most (hand counts, training/real_rows.json)
+STYLE_3 = Style(portrait=0.7, rows=(2, 3, 4, 5, 6, 7, 8, 9, 10, 11), unit_margin=0.12, perspective=0.2,
+                light_boards=0.7, floor=0.3, highlights=0.6, shelf_shadow=0.7, neutral_back=0.7, real_faces=0.85,
+                stacked=0.35, max_layers=3)
 STYLES = {
     1: Style(),
     2: Style(portrait=0.7, rows=(4, 5, 6, 7, 7, 8, 8, 9, 10, 11), unit_margin=0.12, perspective=0.2,
              light_boards=0.7, floor=0.3, highlights=0.6, shelf_shadow=0.7, neutral_back=0.7),
-    # style 2's layout with real packaging: faces cut from real shelf photos (training/realfaces.py),
-    # packs stacked 2-3 high, and close-ups of 2-3 rows (products 4x larger than on a dense shelf):
-    # the two ways a real row was miscounted most (hand counts, training/real_rows.json)
-    3: Style(portrait=0.7, rows=(2, 3, 4, 5, 6, 7, 8, 9, 10, 11), unit_margin=0.12, perspective=0.2,
-             light_boards=0.7, floor=0.3, highlights=0.6, shelf_shadow=0.7, neutral_back=0.7, real_faces=0.85,
-             stacked=0.35, max_layers=3),
+    3: STYLE_3,
     # style 3 where stacks are the rule: v6 still boxed a real stack of 2-4 packs as one product (the
     # largest misses on the hand-counted rows), so over half the rows stack, up to 4 layers of at
     # least 1/36 of the photo, each layer a little off the one below, as hands stack them; fewer,
     # taller rows keep the density near real shelves (median 180 products; with style 3's rows, 370)
-    4: Style(portrait=0.7, rows=(2, 3, 3, 4, 4, 5, 5, 6, 6, 7), unit_margin=0.12, perspective=0.2,
-             light_boards=0.7, floor=0.3, highlights=0.6, shelf_shadow=0.7, neutral_back=0.7, real_faces=0.85,
-             stacked=0.55, max_layers=4, layer_floor=36, layer_shift=0.06),
+    4: replace(STYLE_3, rows=(2, 3, 3, 4, 4, 5, 5, 6, 6, 7), stacked=0.55, max_layers=4, layer_floor=36,
+               layer_shift=0.06),
 }
 # Bumped when a change alters the photos of every style; dataset folders carry it, so a
 # cached set from an older generator is never mixed with new photos.
