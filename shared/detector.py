@@ -46,6 +46,8 @@ class ModelCard:
     raw: dict
     # suppress a box lying at least this share inside a higher-scored one (None: off; see nested_in_higher)
     contain_threshold: float | None = None
+    # ... unless it is a layer of that box: a stack's pack inside the box drawn round the stack
+    keep_layers: bool = False
 
     @classmethod
     def load(cls, model_path: Path) -> ModelCard:
@@ -64,6 +66,7 @@ class ModelCard:
             max_det=int(raw["max_det"]),
             raw=raw,
             contain_threshold=raw.get("contain_threshold"),
+            keep_layers=bool(raw.get("keep_layers", False)),
         )
 
 
@@ -85,17 +88,31 @@ def intersections(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.clip(iw, 0, None) * np.clip(ih, 0, None)
 
 
-def nested_in_higher(xywh: np.ndarray, threshold: float) -> np.ndarray:
+# a nested box is a layer of its container when it spans most of the container's width
+# and at most this share of its height: a pack of a stack, not a slice of one product
+LAYER_MIN_WIDTH = 0.7
+LAYER_MAX_HEIGHT = 0.75
+
+
+def nested_in_higher(xywh: np.ndarray, threshold: float, keep_layers: bool = False) -> np.ndarray:
     """Which boxes (sorted by score, best first; x, y, w, h) lie ``threshold`` or more of
     their own area inside a higher-scored box.
 
     IoU-based NMS keeps a narrow box drawn on one half of a product beside the product's
     own box: their IoU is low because the boxes differ in size. On a shelf one product
     never stands inside another, so such a box is a second count of the same product.
+
+    With ``keep_layers`` a nested box that is a horizontal band of its container (at
+    least ``LAYER_MIN_WIDTH`` of its width, at most ``LAYER_MAX_HEIGHT`` of its height)
+    stays: on real shelves that is one pack of a stack the model also boxed whole, and
+    dropping it loses a product (measured on v7's hand-counted real rows).
     """
     corners = np.c_[xywh[:, :2], xywh[:, :2] + xywh[:, 2:]]
     inside = intersections(corners, corners) / np.maximum(xywh[:, 2] * xywh[:, 3], 1e-9)[None, :]  # [i, j]: j in i
     covers = np.triu(inside >= threshold, k=1)
+    if keep_layers:
+        w, h = xywh[:, 2], xywh[:, 3]
+        covers &= ~((w[None, :] >= LAYER_MIN_WIDTH * w[:, None]) & (h[None, :] <= LAYER_MAX_HEIGHT * h[:, None]))
     nested = np.zeros(len(xywh), bool)
     for i in np.flatnonzero(covers.any(1)):  # greedy, best first: only a box that stays suppresses
         if not nested[i]:
@@ -163,7 +180,8 @@ class Detector:
         kept = cv2.dnn.NMSBoxes(shifted.tolist(), conf.tolist(), self.conf, self.card.iou_threshold)
         idx = np.asarray(kept, dtype=np.int64).reshape(-1)  # sorted by score, best first
         if self.card.contain_threshold is not None and len(idx) > 1:
-            idx = idx[~nested_in_higher(shifted[idx], self.card.contain_threshold)]  # shifted: per class
+            nested = nested_in_higher(shifted[idx], self.card.contain_threshold, self.card.keep_layers)
+            idx = idx[~nested]  # shifted: per class
         idx = idx[: self.card.max_det]
         k = (decoded.scale_to_original / r)
         out = []

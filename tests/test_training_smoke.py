@@ -36,7 +36,7 @@ def test_smoke_training_builds_a_servable_int8_model(tmp_path):
         m = card["metrics"]["synthetic_val"][precision]
         assert set(m) >= {"map50", "map50_95", "precision", "recall", "count_error"}
         assert card["latency_ms_1thread"] > 0
-        assert card["contain_threshold"] == 0.85
+        assert card["contain_threshold"] == 0.85 and card["keep_layers"] is True
     # style 3 printed real faces cut from the photos by a trained model
     work = tmp_path / "work"
     assert len(list((work / "faces-shelfwatch-v1-int8-conf0.5").glob("*.jpg"))) > 20

@@ -73,6 +73,9 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, default=Path("build/train"))
     ap.add_argument("--out", type=Path, default=None, help="copy the gated models and cards here")
     ap.add_argument("--skip-train", action="store_true", help="use the run's existing best.pt")
+    ap.add_argument("--weights", type=Path, default=None,
+                    help="export these weights instead of training: a new version that only changes "
+                         "post-processing (its checkpoint is not copied, the weights' own stays the one to fine-tune)")
     ap.add_argument("--data", type=Path, default=None,
                     help="train on a real dataset instead: a YOLO data.yaml, or SKU-110K's annotations CSV "
                          "(images from --images)")
@@ -91,7 +94,14 @@ def main() -> int:
     workdir.mkdir(parents=True, exist_ok=True)
 
     data_yaml = train.prepare_data(cfg, workdir)
-    best = (workdir / cfg["name"] / "weights" / "best.pt") if args.skip_train else train.train(cfg, workdir, data_yaml)
+    if args.weights:  # a copy: Ultralytics writes its export beside the weights it is given
+        best = workdir / cfg["name"] / "weights" / args.weights.name
+        best.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(args.weights, best)
+    elif args.skip_train:
+        best = workdir / cfg["name"] / "weights" / "best.pt"
+    else:
+        best = train.train(cfg, workdir, data_yaml)
     size = cfg["export"]["imgsz"]
     stage = workdir / cfg["name"] / "export"
     stage.mkdir(parents=True, exist_ok=True)
@@ -103,7 +113,8 @@ def main() -> int:
 
     base = {"classes": ["product"], "input_size": size, "iou_threshold": 0.6, "conf_threshold": 0.25,
             "max_det": cfg["train"].get("max_det", 300),
-            "contain_threshold": cfg.get("postprocess", {}).get("contain_threshold")}
+            "contain_threshold": cfg.get("postprocess", {}).get("contain_threshold"),
+            "keep_layers": bool(cfg.get("postprocess", {}).get("keep_layers", False))}
     write_card(fp32, {**base, "version": f"{cfg['name']}-fp32"})  # provisional: the detector needs one
     qinfo = quantize.quantize(fp32, int8, calib, size)
     write_card(int8, {**base, "version": f"{cfg['name']}-int8"})
@@ -133,7 +144,8 @@ def main() -> int:
         **base, "conf_threshold": threshold,
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "architecture": cfg["model"],
-        "trained_from": (f"fine-tuned from {cfg['model']}" if str(cfg["model"]).endswith(".pt")
+        "trained_from": (f"not trained: the weights of {args.weights}" if args.weights
+                         else f"fine-tuned from {cfg['model']}" if str(cfg["model"]).endswith(".pt")
                          else "scratch (no pretrained weights)"),
         "data": {**cfg["data"], "generator": "training/synth.py", "val_photos": len(val_imgs)},
         "training": cfg["train"], "config_file": str(args.config),
@@ -155,9 +167,9 @@ def main() -> int:
         for path in cards:
             shutil.copy(path, args.out / path.name)
             shutil.copy(path.with_suffix(".json"), args.out / path.with_suffix(".json").name)
-        # the weights a later config fine-tunes from (optimizer state stripped by Ultralytics)
-        (args.out / "checkpoints").mkdir(exist_ok=True)
-        shutil.copy(best, args.out / "checkpoints" / f"{cfg['name']}.pt")
+        if not args.weights:  # the weights a later config fine-tunes from (optimizer state stripped by Ultralytics)
+            (args.out / "checkpoints").mkdir(exist_ok=True)
+            shutil.copy(best, args.out / "checkpoints" / f"{cfg['name']}.pt")
         print(f"models, cards and checkpoint copied to {args.out}")
     return 0
 

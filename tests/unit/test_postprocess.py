@@ -36,6 +36,24 @@ def test_a_suppressed_box_suppresses_nothing():
     assert nested_in_higher(xywh(a, b, c), 0.6).tolist() == [False, True, False]
 
 
+def test_keep_layers_keeps_a_stacks_packs_but_not_a_products_half():
+    stack = (0, 0, 60, 90)             # the model's box round a stack of three packs, best score
+    packs = [(1, 0, 60, 31), (0, 30, 59, 61), (2, 59, 60, 90)]   # each a full-width band of it
+    half = (5, 2, 30, 88)              # a narrow box on one half of the stack: a slice, not a layer
+    boxes = xywh(stack, *packs, half)
+    assert nested_in_higher(boxes, 0.85).tolist() == [False, True, True, True, True]
+    assert nested_in_higher(boxes, 0.85, keep_layers=True).tolist() == [False, False, False, False, True]
+
+
+def test_keep_layers_needs_a_band_not_the_whole_box():
+    # nearly the container's height: a duplicate of the whole product, not a layer of it
+    boxes = xywh((0, 0, 40, 100), (1, 2, 39, 98))
+    assert nested_in_higher(boxes, 0.85, keep_layers=True).tolist() == [False, True]
+    # a short box at 60 % of the width (a label on one pack) is not a layer either
+    boxes = xywh((0, 0, 50, 100), (10, 40, 40, 60))
+    assert nested_in_higher(boxes, 0.85, keep_layers=True).tolist() == [False, True]
+
+
 def test_the_card_switches_it_on(tmp_path):
     photo = (ROOT / "samples" / "shelf-4.jpg").read_bytes()
     det = Detector(MODEL, conf_threshold=0.05)
@@ -43,6 +61,7 @@ def test_the_card_switches_it_on(tmp_path):
     det.card = dataclasses.replace(det.card, contain_threshold=0.85)
     nested = det.detect(photo)
     assert det.card.raw.get("contain_threshold") is None  # v1's card predates it: off by default
+    assert det.card.keep_layers is False  # likewise
     assert 0 < len(nested) < len(plain)
     kept = {d.box for d in nested}
     assert kept <= {d.box for d in plain}  # it only removes
