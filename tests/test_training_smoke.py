@@ -59,3 +59,15 @@ def test_smoke_training_builds_a_servable_int8_model(tmp_path):
     with sqlite3.connect(tmp_path / "work" / "mlflow.db") as db:
         keys = {k for (k,) in db.execute("SELECT DISTINCT key FROM metrics")}
     assert any("mAP50" in k for k in keys), keys
+    # --weights: the same weights exported as another version, without training (how v9 was made)
+    again = tmp_path / "again"
+    r = subprocess.run([sys.executable, "-m", "training.build", "--config", "training/configs/smoke.yaml",
+                        "--workdir", str(tmp_path / "work"), "--out", str(again),
+                        "--weights", str(out / "checkpoints" / "shelfwatch-smoke.pt")],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "Starting training" not in r.stdout + r.stderr
+    card = json.loads((again / "shelfwatch-smoke-int8.json").read_text())
+    assert card["trained_from"].startswith("not trained: the weights of")
+    assert not (again / "checkpoints").exists()  # the weights' own checkpoint stays the one to fine-tune
+    assert not list((out / "checkpoints").glob("*.onnx"))  # nothing written beside the given weights
