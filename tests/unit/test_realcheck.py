@@ -42,12 +42,12 @@ def test_row_proxies():
 
 def test_the_committed_hand_counts_are_well_formed():
     doc = json.loads(HAND_COUNTS.read_text())
-    assert len(doc["rows"]) == 32 and sum(r["products"] for r in doc["rows"]) == 736
+    assert len(doc["rows"]) == 46 and sum(r["products"] for r in doc["rows"]) == 952
     for r in doc["rows"]:
         x1, y1, x2, y2 = r["row"]
         assert 0 <= x1 < x2 <= 1600 and 0 <= y1 < y2 <= 1600 and r["products"] > 0
-        assert r["confidence"] in ("sure", "rough") and r["photo"].endswith(".jpg") and r["set"] in (1, 2)
-    assert sum(r["set"] == 2 for r in doc["rows"]) == 16
+        assert r["confidence"] in ("sure", "rough") and r["photo"].endswith(".jpg") and r["set"] in (1, 2, 3)
+    assert sum(r["set"] == 2 for r in doc["rows"]) == 16 and sum(r["set"] == 3 for r in doc["rows"]) == 14
     if (REAL_DATA / "train.txt").exists():  # counted on val photos only: no model ever trained on them
         train = {Path(line.strip()).name for line in (REAL_DATA / "train.txt").read_text().splitlines()}
         assert not train & {r["photo"] for r in doc["rows"]}
@@ -64,5 +64,5 @@ def test_each_set_of_hand_counts_is_scored_on_its_own():
              * first["products"]}
     by_set = hand_count_errors_by_set(found)
     rows_in_photo = [r for r in doc["rows"] if r["photo"] == first["photo"]]
-    assert set(by_set) == {1, 2} and by_set[2] is None  # no photo of set 2 was passed
+    assert set(by_set) == {1, 2, 3} and by_set[2] is None and by_set[3] is None  # no photo of theirs passed
     assert by_set[1]["rows"] == len(rows_in_photo) and by_set[1]["found"] == first["products"]
