@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 ARGS   ?=
-CONFIG ?= training/configs/v9.yaml
+CONFIG ?= training/configs/v11.yaml
 DATA   ?=
 IMAGES ?=
 

@@ -48,6 +48,8 @@ class ModelCard:
     contain_threshold: float | None = None
     # ... unless it is a layer of that box: a stack's pack inside the box drawn round the stack
     keep_layers: bool = False
+    # a close-up photo runs again, smaller: {"median_side": px, "factor": f} (None: off; see Detector.zoom_size)
+    zoom_out: dict | None = None
 
     @classmethod
     def load(cls, model_path: Path) -> ModelCard:
@@ -67,6 +69,7 @@ class ModelCard:
             raw=raw,
             contain_threshold=raw.get("contain_threshold"),
             keep_layers=bool(raw.get("keep_layers", False)),
+            zoom_out=raw.get("zoom_out"),
         )
 
 
@@ -148,10 +151,11 @@ class Detector:
         self.stride = STRIDE if not all(isinstance(d, int) for d in inp.shape[2:]) else None
 
     # --- the three stages -----------------------------------------------------------
-    def preprocess(self, photo: bytes) -> tuple[np.ndarray, tuple[Decoded, float, int, int]]:
+    def preprocess(self, photo: bytes, size: int | None = None) -> tuple[np.ndarray, tuple[Decoded, float, int, int]]:
         """JPEG/PNG bytes → a CHW float tensor and what is needed to map boxes back."""
-        decoded = decode(photo, target_size=self.size)
-        img, r, px, py = letterbox(decoded.image, self.size, self.stride)
+        size = size or self.size
+        decoded = decode(photo, target_size=size)
+        img, r, px, py = letterbox(decoded.image, size, self.stride)
         tensor = cv2.dnn.blobFromImage(img, 1 / 255.0, swapRB=True)[0]
         return tensor, (decoded, r, px, py)
 
@@ -195,6 +199,31 @@ class Detector:
             out.append(Detection(c, self.classes[c], float(conf[i]), (x1, y1, x2, y2)))
         return out
 
+    # --- close-ups -------------------------------------------------------------------
+    def zoom_size(self, found: list[Detection], meta: tuple[Decoded, float, int, int]) -> int | None:
+        """The smaller input size to run a close-up photo at again, or None.
+
+        The model learnt products a few dozen input pixels across (real shelves: a median
+        of ~34 px at 640). On a close-up, products 70+ px across, it is unsure of them
+        and undercounts; the same photo at 0.8 of the size brings them back into range.
+        Whether a photo is a close-up is read off its detections at the card's threshold
+        (not the caller's), so evaluation at any threshold sees what is served. Measured
+        on v9, synthetic shelves: count error 4.15 % → 3.6 % and 3.5 → 3.3 % on the two
+        sets the rule was tuned on, 3.6 → 2.7 % on the fixed val set; none of the 232
+        real photos here is a close-up by this rule.
+        """
+        zoom = self.card.zoom_out
+        if not zoom or self.stride is None:  # a static-shape model has one input size
+            return None
+        sure = np.array([d.box for d in found if d.confidence >= self.card.conf_threshold]).reshape(-1, 4)
+        if not len(sure):
+            return None
+        decoded, r, _, _ = meta
+        side = np.median(np.sqrt((sure[:, 2] - sure[:, 0]) * (sure[:, 3] - sure[:, 1])))
+        if side * r / decoded.scale_to_original <= zoom["median_side"]:  # in input pixels
+            return None
+        return max(STRIDE, round(self.size * zoom["factor"] / STRIDE) * STRIDE)
+
     # --- convenience ----------------------------------------------------------------
     def detect_many(self, photos: list[bytes], batch: int = 1) -> list[list[Detection] | Exception]:
         """Detections per photo; a photo that cannot be decoded yields its exception.
@@ -219,7 +248,12 @@ class Detector:
         for chunk in chunks:
             raw = self.predict(np.stack([t for _, t, _ in chunk]))
             for (i, _, meta), out in zip(chunk, raw, strict=True):
-                results[i] = self.postprocess(out, meta)
+                found = self.postprocess(out, meta)
+                size = self.zoom_size(found, meta)
+                if size:  # a close-up: its detections come from the smaller input instead
+                    tensor, meta = self.preprocess(photos[i], size)
+                    found = self.postprocess(self.predict(tensor[None])[0], meta)
+                results[i] = found
         return results
 
     def detect(self, photo: bytes) -> list[Detection]:

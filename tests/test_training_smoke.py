@@ -37,6 +37,7 @@ def test_smoke_training_builds_a_servable_int8_model(tmp_path):
         assert set(m) >= {"map50", "map50_95", "precision", "recall", "count_error"}
         assert card["latency_ms_1thread"] > 0
         assert card["contain_threshold"] == 0.85 and card["keep_layers"] is True
+        assert card["zoom_out"] == {"median_side": 70, "factor": 0.8}
     # style 3 printed real faces cut from the photos by a trained model
     work = tmp_path / "work"
     assert len(list((work / "faces-shelfwatch-v1-int8-conf0.5").glob("*.jpg"))) > 20
@@ -59,7 +60,7 @@ def test_smoke_training_builds_a_servable_int8_model(tmp_path):
     with sqlite3.connect(tmp_path / "work" / "mlflow.db") as db:
         keys = {k for (k,) in db.execute("SELECT DISTINCT key FROM metrics")}
     assert any("mAP50" in k for k in keys), keys
-    # --weights: the same weights exported as another version, without training (how v9 was made)
+    # --weights: the same weights exported as another version, without training (how v9 and v11 were made)
     again = tmp_path / "again"
     r = subprocess.run([sys.executable, "-m", "training.build", "--config", "training/configs/smoke.yaml",
                         "--workdir", str(tmp_path / "work"), "--out", str(again),

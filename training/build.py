@@ -114,7 +114,8 @@ def main() -> int:
     post = cfg.get("postprocess", {})
     base = {"classes": ["product"], "input_size": size, "iou_threshold": 0.6, "conf_threshold": 0.25,
             "max_det": cfg["train"].get("max_det", 300),
-            "contain_threshold": post.get("contain_threshold"), "keep_layers": bool(post.get("keep_layers", False))}
+            "contain_threshold": post.get("contain_threshold"), "keep_layers": bool(post.get("keep_layers", False)),
+            "zoom_out": post.get("zoom_out")}
     write_card(fp32, {**base, "version": f"{cfg['name']}-fp32"})  # provisional: the detector needs one
     qinfo = quantize.quantize(fp32, int8, calib, size)
     write_card(int8, {**base, "version": f"{cfg['name']}-int8"})

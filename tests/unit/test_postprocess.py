@@ -6,7 +6,8 @@ import dataclasses
 
 import numpy as np
 
-from shared.detector import Detector, nested_in_higher
+from shared.detector import Detection, Detector, nested_in_higher
+from shared.imaging import Decoded
 from shared.settings import ROOT
 
 MODEL = ROOT / "models" / "shelfwatch-v1-int8.onnx"
@@ -70,3 +71,57 @@ def test_the_card_switches_it_on(tmp_path):
         inside = [max(0, min(x2, k.box[2]) - max(x1, k.box[0])) * max(0, min(y2, k.box[3]) - max(y1, k.box[1]))
                   / ((x2 - x1) * (y2 - y1)) for k in nested if k.confidence >= gone.confidence]
         assert max(inside) >= 0.8  # 0.85 in the model's own pixels; clipping to the photo moves it a little
+
+
+V11 = ROOT / "models" / "shelfwatch-v11-int8.onnx"  # its card turns the close-up rule on
+ZOOM = {"median_side": 70, "factor": 0.8}
+
+
+def jpeg(img) -> bytes:
+    import cv2
+
+    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def close_up_photo() -> bytes:
+    from training import synth
+
+    return jpeg(synth.shelf(11, 1_000_048, 640, 1)[0])  # fixed val photo 48: 17 large products
+
+
+def test_a_close_up_runs_again_smaller_and_a_dense_shelf_does_not():
+    close_up, dense = close_up_photo(), (ROOT / "samples" / "shelf-4.jpg").read_bytes()
+    zoomed = Detector(V11)
+    assert zoomed.card.zoom_out == ZOOM
+    plain = Detector(V11)
+    plain.card = dataclasses.replace(plain.card, zoom_out=None)
+    at_512 = Detector(V11, input_size=512)
+    at_512.card = dataclasses.replace(at_512.card, zoom_out=None)
+    # the close-up: the rule picks 512 (0.8 x 640) and serves exactly what 512 finds
+    tensor, meta = plain.preprocess(close_up)
+    assert zoomed.zoom_size(plain.postprocess(plain.predict(tensor[None])[0], meta), meta) == 512
+    assert [d.box for d in zoomed.detect(close_up)] == [d.box for d in at_512.detect(close_up)]
+    # ... which counts it better than 640 did (17 products: 18 found at 640, 17 at 512)
+    assert abs(len(zoomed.detect(close_up)) - 17) < abs(len(plain.detect(close_up)) - 17)
+    # a dense shelf of small products is left alone
+    tensor, meta = plain.preprocess(dense)
+    assert zoomed.zoom_size(plain.postprocess(plain.predict(tensor[None])[0], meta), meta) is None
+    assert [d.box for d in zoomed.detect(dense)] == [d.box for d in plain.detect(dense)]
+
+
+def test_the_close_up_decision_uses_the_cards_threshold_not_the_callers():
+    close_up = close_up_photo()
+    served, low = Detector(V11), Detector(V11, conf_threshold=0.001)  # evaluation runs at 0.001
+    kept = {d.box for d in low.detect(close_up) if d.confidence >= served.conf}
+    assert kept == {d.box for d in served.detect(close_up)}
+
+
+def test_the_rule_rounds_to_the_stride_and_is_off_for_older_cards():
+    big = [Detection(0, "product", 0.9, (0.0, 0.0, 200.0, 200.0))]
+    decoded = Decoded(np.zeros((1, 1, 3), np.uint8), 1000, 1000, 1.0)
+    assert Detector(MODEL).zoom_size(big, (decoded, 1.0, 0, 0)) is None  # v1's card predates it
+    det = Detector(V11, input_size=512)
+    assert det.zoom_size(big, (decoded, 1.0, 0, 0)) == 416  # 0.8 x 512 = 409.6 -> a multiple of 32
+    assert det.zoom_size(big, (decoded, 0.3, 0, 0)) is None  # 60 input pixels: not a close-up
+    unsure = [Detection(0, "product", 0.1, big[0].box)]
+    assert det.zoom_size(unsure, (decoded, 1.0, 0, 0)) is None  # below the card's threshold: not counted
