@@ -151,10 +151,12 @@ class Detector:
         self.stride = STRIDE if not all(isinstance(d, int) for d in inp.shape[2:]) else None
 
     # --- the three stages -----------------------------------------------------------
-    def preprocess(self, photo: bytes, size: int | None = None) -> tuple[np.ndarray, tuple[Decoded, float, int, int]]:
+    def preprocess(self, photo: bytes) -> tuple[np.ndarray, tuple[Decoded, float, int, int]]:
         """JPEG/PNG bytes → a CHW float tensor and what is needed to map boxes back."""
-        size = size or self.size
-        decoded = decode(photo, target_size=size)
+        return self.to_tensor(decode(photo, target_size=self.size), self.size)
+
+    def to_tensor(self, decoded: Decoded, size: int) -> tuple[np.ndarray, tuple[Decoded, float, int, int]]:
+        """Decoded pixels letterboxed to ``size`` as a CHW float tensor, and what maps boxes back."""
         img, r, px, py = letterbox(decoded.image, size, self.stride)
         tensor = cv2.dnn.blobFromImage(img, 1 / 255.0, swapRB=True)[0]
         return tensor, (decoded, r, px, py)
@@ -250,8 +252,8 @@ class Detector:
             for (i, _, meta), out in zip(chunk, raw, strict=True):
                 found = self.postprocess(out, meta)
                 size = self.zoom_size(found, meta)
-                if size:  # a close-up: its detections come from the smaller input instead
-                    tensor, meta = self.preprocess(photos[i], size)
+                if size:  # a close-up: its detections come from the smaller input instead (same pixels)
+                    tensor, meta = self.to_tensor(meta[0], size)
                     found = self.postprocess(self.predict(tensor[None])[0], meta)
                 results[i] = found
         return results

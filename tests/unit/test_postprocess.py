@@ -77,16 +77,13 @@ V11 = ROOT / "models" / "shelfwatch-v11-int8.onnx"  # its card turns the close-u
 ZOOM = {"median_side": 70, "factor": 0.8}
 
 
-def jpeg(img) -> bytes:
+def close_up_photo() -> bytes:
     import cv2
 
-    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
-
-
-def close_up_photo() -> bytes:
     from training import synth
 
-    return jpeg(synth.shelf(11, 1_000_048, 640, 1)[0])  # fixed val photo 48: 17 large products
+    img = synth.shelf(11, 1_000_048, 640, 1)[0]  # fixed val photo 48: 17 large products
+    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
 def test_a_close_up_runs_again_smaller_and_a_dense_shelf_does_not():
