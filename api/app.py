@@ -20,7 +20,7 @@ from shared.audits import ApiError
 from shared.db import make_engine, make_sessionmaker, ping
 from shared.imaging import decode
 from shared.keys import tenant_for_key
-from shared.queue import make_celery, send_job
+from shared.celery_app import make_celery, send_job
 from shared.settings import Settings
 from shared.storage import PhotoStore
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from importlib import resources
 
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import Engine
@@ -33,3 +34,18 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
 def ping(engine: Engine) -> None:
     with engine.connect() as conn:
         conn.execute(text("SELECT 1"))
+
+
+def migrate(database_url: str, revision: str = "head") -> None:
+    """``alembic upgrade``: the only way the schema is made (tests, demo, the migrate Job).
+
+    The scripts are found as the installed ``migrations`` package, so this works the same
+    from a checkout and from the image.
+    """
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(resources.files("migrations")))
+    cfg.attributes["database_url"] = database_url
+    command.upgrade(cfg, revision)

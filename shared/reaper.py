@@ -8,7 +8,7 @@ forever. The reaper finds jobs that have waited longer than ``older_than_s`` and
 their ids again.
 
 Sending twice is safe: the worker skips a job that already has a result for its model
-version (see ``shared.pipeline``), so a duplicate costs one indexed lookup. Choose
+version (see ``shared.batches``), so a duplicate costs one indexed lookup. Choose
 ``older_than_s`` above the longest honest wait (queue backlog plus the task time limit)
 so the reaper rarely duplicates live messages; ``shelfwatch requeue`` defaults to the
 broker's visibility timeout, after which Redis would redeliver an unacked message anyway.
@@ -23,7 +23,7 @@ from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.models import Job, JobStatus
-from shared.queue import send_job
+from shared.celery_app import enqueue
 
 
 def stale_jobs(session: Session, older_than_s: float, now: datetime | None = None, limit: int = 10_000) -> list[Job]:
@@ -40,5 +40,5 @@ def requeue_stale(factory: sessionmaker[Session], celery: Celery, older_than_s: 
     with factory() as session:
         jobs = [(str(j.id), j.queue) for j in stale_jobs(session, older_than_s, now)]
     for job_id, queue in jobs:
-        send_job(celery, job_id, queue=queue)
+        enqueue(celery, job_id, queue=queue)
     return [j for j, _ in jobs]

@@ -49,3 +49,35 @@ def resolve(models_dir: Path, model_path: Path | None) -> dict[str, ModeSpec]:
 
 def save(models_dir: Path, registry: dict) -> None:
     registry_path(models_dir).write_text(json.dumps(registry, indent=2) + "\n")
+
+
+def cards(models_dir: Path) -> list[tuple[Path, dict]]:
+    """(model file, card) of every model card in ``models_dir``."""
+    out = []
+    for card in sorted(Path(models_dir).glob("*.json")):
+        raw = json.loads(card.read_text())
+        if "sha256" in raw and "version" in raw:
+            out.append((card.with_suffix(".onnx"), raw))
+    return out
+
+
+def table(models_dir: Path) -> str:
+    """``shelfwatch models list``: every model here, its headline figures, what it serves."""
+    from shared.detector import sha256_file
+
+    try:
+        modes = load(models_dir)["modes"]
+    except FileNotFoundError:
+        modes = {}
+    lines = [f"{'version':<26} {'prec':<5} {'size':>5} {'MB':>5} {'mAP50':>6} {'cnt err':>7} {'ms':>6}  "
+             f"{'checksum':<8} serves"]
+    for path, c in cards(models_dir):
+        m = c.get("metrics", {}).get("synthetic_val", {}).get(c.get("precision", ""), {})
+        serves = [f"{mode}@{spec.get('input_size') or c['input_size']}" for mode, spec in modes.items()
+                  if spec["model"] == path.name]
+        ok = "ok" if path.exists() and sha256_file(path) == c["sha256"] else "MISMATCH"
+        lines.append(f"{c['version']:<26} {c.get('precision', '?'):<5} {c['input_size']:>5} "
+                     f"{c.get('size_bytes', 0) / 1e6:>5.1f} {m.get('map50', float('nan')):>6.3f} "
+                     f"{m.get('count_error', float('nan')):>7.3f} {c.get('latency_ms_1thread', float('nan')):>6.1f}  "
+                     f"{ok:<8} {', '.join(serves)}")
+    return "\n".join(lines)

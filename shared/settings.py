@@ -13,11 +13,10 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-ROOT = Path(__file__).resolve().parent.parent
-# development data beside the repository, never in it (see ../shared/data/README.md)
-REAL_DATA = ROOT.parent / "shared" / "data" / "sku110k-shelf"
-LOCAL_ENV_FILE = ROOT / ".shelfwatch" / "local.env"
-MODELS_DIR = ROOT / "models"
+# Relative paths are relative to the working directory: the repository root for `make`,
+# /app in the image (which sets MODELS_DIR explicitly). Nothing is found relative to a
+# source file, so an installed package behaves like a checkout.
+LOCAL_ENV_FILE = Path(".shelfwatch") / "local.env"
 
 
 class Settings(BaseSettings):
@@ -44,7 +43,7 @@ class Settings(BaseSettings):
     max_photos_per_audit: int = Field(50, description="photos in one POST /v1/audits")
 
     # --- the workers ----------------------------------------------------------------
-    models_dir: Path = Field(MODELS_DIR, description="model files, their cards and registry.json")
+    models_dir: Path = Field(Path("models"), description="model files, their cards and registry.json")
     model_path: Path | None = Field(None, description="pin one model for every mode (else registry.json)")
     batch_size: int = Field(8, ge=1, description="most jobs one worker process takes at once")
     batch_wait_ms: int = Field(25, ge=1, description="how long a partial batch waits for more jobs")
@@ -53,6 +52,11 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(3600, description="Redis redelivers a job unacknowledged this long")
     task_time_limit_s: int = Field(600, description="hard limit for one batch")
     s3_fetch_threads: int = Field(8, description="threads fetching one batch's photos")
+
+    # --- clients and development ------------------------------------------------------
+    shelfwatch_api_key: str = Field("", description="API key `shelfwatch submit` sends when --key is absent")
+    real_data_dir: Path | None = Field(None, description="folder of real shelf photos (images/, train.txt, "
+                                       "val.txt) for training checks and benchmarks; never needed to serve")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

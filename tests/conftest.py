@@ -31,8 +31,8 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    from shelfwatch_cli import devstack
-    from shelfwatch_cli.main import migrate
+    from devtools import stack as devstack
+    from ops.cli import migrate
 
     state = tmp_path_factory.mktemp("stack")
     started: list[str] = []
@@ -103,7 +103,7 @@ def worker(stack, tmp_path_factory):
     """A real Celery worker process (prefork, one child) on the test broker."""
     env = {**os.environ, **stack, "BATCH_WAIT_MS": "500", "BATCH_SIZE": "8"}
     log = open(tmp_path_factory.mktemp("worker") / "worker.log", "wb")  # noqa: SIM115 - child's stdout
-    proc = subprocess.Popen([sys.executable, "-m", "shelfwatch_cli.main", "worker", "--concurrency", "1"],
+    proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "worker", "--concurrency", "1"],
                             env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
     time.sleep(0.5)
     yield proc

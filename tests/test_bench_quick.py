@@ -15,7 +15,7 @@ import sys
 
 import pytest
 
-from shared.settings import ROOT
+from tests.paths import ROOT
 
 INT8 = ROOT / "models" / "shelfwatch-v1-int8.onnx"
 FP32 = ROOT / "models" / "shelfwatch-v1-fp32.onnx"

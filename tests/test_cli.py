@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from shared.detector import Detector
-from shelfwatch_cli.main import main
+from ops.cli import main
 from tests.conftest import MODEL, SAMPLES
 
 

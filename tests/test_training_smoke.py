@@ -14,7 +14,7 @@ import sys
 import pytest
 
 from shared.detector import Detector, sha256_file
-from shared.settings import ROOT
+from tests.paths import ROOT
 from tests.conftest import SAMPLES
 
 

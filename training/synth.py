@@ -27,8 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.camera import perspective, photometric
-from training.packaging import color, new_sku, packaging, silhouette
+from training.camera_effects import perspective, photometric
+from training.artwork import color, new_sku, packaging, silhouette
 
 CLASS_NAMES = ["product"]
 

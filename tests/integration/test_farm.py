@@ -10,7 +10,7 @@ import numpy as np
 from sqlalchemy import func, select
 
 from shared.models import Detection, Job, Result
-from shared.queue import make_celery, send_job
+from shared.celery_app import make_celery, enqueue
 from tests.conftest import SAMPLES, wait_for
 
 
@@ -100,8 +100,8 @@ def test_job_delivered_twice_writes_one_result(client, api_key, worker, factory,
     job_id = r.get_json()["job_ids"][0]
     first = wait_for(client, f"/v1/jobs/{job_id}", api_key)
     celery = make_celery(settings)
-    send_job(celery, job_id)  # the broker redelivers, the reaper re-enqueues: twice more
-    send_job(celery, job_id)
+    enqueue(celery, job_id)  # the broker redelivers, the reaper re-enqueues: twice more
+    enqueue(celery, job_id)
     # a marker job sent after the duplicates: when it is done, they were consumed too
     marker = post_audit(client, api_key, [SAMPLES[3].read_bytes()]).get_json()["job_ids"][0]
     wait_for(client, f"/v1/jobs/{marker}", api_key)

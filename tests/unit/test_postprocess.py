@@ -8,7 +8,7 @@ import numpy as np
 
 from shared.detector import Detection, Detector, nested_in_higher
 from shared.imaging import Decoded
-from shared.settings import ROOT
+from tests.paths import ROOT
 
 MODEL = ROOT / "models" / "shelfwatch-v1-int8.onnx"
 

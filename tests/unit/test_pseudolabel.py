@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from shared.settings import ROOT
+from tests.paths import ROOT
 from training.pseudolabel import GREY, mask_unsure, pseudo_label
 
 MODEL = ROOT / "models" / "shelfwatch-v1-int8.onnx"

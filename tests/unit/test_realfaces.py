@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from shared.settings import ROOT
+from tests.paths import ROOT
 from training.realfaces import BANK_SIDE, build_bank, clear_boxes, load_bank
 
 MODEL = ROOT / "models" / "shelfwatch-v3-int8.onnx"

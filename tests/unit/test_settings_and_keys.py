@@ -25,7 +25,7 @@ def test_broker_defaults_to_redis():
 
 
 def test_sqs_broker_uses_the_queues_terraform_made():
-    from shared.queue import QUEUES, make_celery
+    from shared.celery_app import QUEUES, make_celery
 
     prefix = "https://sqs.eu-west-1.amazonaws.com/123456789012/shelfwatch-prod-"
     app = make_celery(Settings(broker_url="sqs://", sqs_queue_url_prefix=prefix, s3_region="eu-west-1",
@@ -53,7 +53,7 @@ def test_malformed_keys_resolve_to_no_tenant_without_a_query():
 
 
 def test_every_setting_is_documented_in_the_readme():
-    from shared.settings import ROOT
+    from tests.paths import ROOT
 
     readme = (ROOT / "README.md").read_text()
     missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in readme]

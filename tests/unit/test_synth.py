@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from training.camera import perspective
+from training.camera_effects import perspective
 from training.synth import generate, shelf
 
 

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from loadtest import farm as lt
 from shared.settings import ROOT, Settings
-from shelfwatch_cli import devstack
+from devtools import stack as devstack
 
 
 @dataclass
@@ -115,7 +115,7 @@ class Farm:
         db_url = devstack.create_database(self.server, self.db_name)
         redis_url = devstack.start_redis(self.state, self.started)
         s3_url = devstack.start_s3(self.state, self.started)
-        from shelfwatch_cli.main import migrate
+        from ops.cli import migrate
 
         migrate(db_url)
         self.env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "S3_ENDPOINT_URL": s3_url,
@@ -140,7 +140,7 @@ class Farm:
         return lt.FarmClient(api, key, store="bench")
 
     def _spawn(self, args: list[str], log_name: str, env: dict, cores: list[int] | None = None) -> subprocess.Popen:
-        cmd = [sys.executable, "-m", "shelfwatch_cli.main", *args]
+        cmd = [sys.executable, "-m", "ops.cli", *args]
         if cores and shutil.which("taskset"):
             cmd = ["taskset", "-c", ",".join(map(str, cores)), *cmd]
         log = open(self.state / log_name, "ab")  # noqa: SIM115 - handed to the child
@@ -242,7 +242,7 @@ def engine_reference(cfg: FarmConfig, n: int, log: Callable[[str], None]) -> dic
     the model one photo at a time (``detect_many``'s default), and batching does not
     speed the model up on this CPU, so taking only BATCH_SIZE would flatter the farm.
     """
-    from shelfwatch_cli import bench_engine
+    from devtools.bench import engine as bench_engine
 
     photos = [str(cfg.photos[i % len(cfg.photos)]) for i in range(n)]
     batches = sorted({1, cfg.batch_size})
@@ -265,7 +265,7 @@ WORKER_MARKERS = [("model (onnxruntime)", "predict (shared/detector.py"),
                   ("Postgres claim, write", "(sqlalchemy/"),
                   ("Celery, kombu, Redis, other", "")]
 GATEWAY_MARKERS = [("S3 put", "(shared/storage.py"),
-                   ("enqueue (Celery, Redis)", "send_job (shared/queue.py"),
+                   ("enqueue (Celery, Redis)", "enqueue (shared/celery_app.py"),
                    ("Postgres pool pre-ping", "do_ping"),
                    ("Postgres queries, commit, rollback", "(sqlalchemy/"),
                    ("multipart parsing", "(werkzeug/formparser.py"),

@@ -58,7 +58,7 @@ def run_child(spec: dict, name: str, workdir: Path, log: Callable[[str], None], 
            "YOLO_VERBOSE": "False", "PYTHONUNBUFFERED": "1"}
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", "shelfwatch_cli.bench_children", str(spec_path), str(out_path)],
+        proc = subprocess.run([sys.executable, "-m", "devtools.bench.children", str(spec_path), str(out_path)],
                               env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
         log(f"  {name}: timed out after {timeout:.0f} s")

@@ -1,6 +1,6 @@
 """Camera simulator: push the photos of a folder through the HTTP API at a fixed rate.
 
-    python -m loadtest.camera --fps 2 --folder samples/ --key KEY [--api URL] \\
+    python -m loadtest.fixed_rate --fps 2 --folder samples/ --key KEY [--api URL] \\
         [--count 20 | --duration 30] [--store cam-1] [--wait]
 
 A fixed-rate camera does not slow down when the farm does: photo *i* is sent at

@@ -1,11 +1,15 @@
 """The Celery application both sides share: broker, queues, delivery guarantees.
 
-The gateway only *sends* tasks by name (``send_job``); ``workers/`` registers the task
-bodies on this same app. Messages carry a job id and nothing else: Postgres holds the
-state, so a message lost or delivered twice is harmless.
+The gateway only *sends* tasks by name (``enqueue``); ``workers/`` registers the task
+bodies on this same app. ``enqueue`` is the one way a job id reaches a queue: the gateway
+after its commit, the reaper, and a worker retrying a job after transient trouble.
+Messages carry a job id and nothing else: Postgres holds the state, so a message lost or
+delivered twice is harmless.
 """
 
 from __future__ import annotations
+
+import random
 
 from celery import Celery
 from kombu import Queue
@@ -71,5 +75,18 @@ def transport_options(settings: Settings) -> dict:
     return options
 
 
-def send_job(app: Celery, job_id: str, queue: str = "audits") -> None:
-    app.send_task(INFER_TASK, args=[job_id], queue=queue)
+def enqueue(app: Celery, job_id: str, queue: str = "audits", countdown: float | None = None) -> None:
+    """Put one job id on its queue (after the row that holds its state is committed)."""
+    if queue not in QUEUES:
+        raise ValueError(f"unknown queue {queue!r}: one of {', '.join(QUEUES)}")
+    app.send_task(INFER_TASK, args=[job_id], queue=queue, countdown=countdown)
+
+
+def backoff_s(attempt: int, base_s: float = 2.0, cap_s: float = 300.0, rng: random.Random | None = None) -> float:
+    """Exponential backoff with full jitter: uniform in [0, min(cap, base·2^(attempt-1))].
+
+    Full jitter spreads the retries of jobs that failed together (an S3 hiccup fails a
+    whole batch) so they do not come back as one burst.
+    """
+    ceiling = min(cap_s, base_s * 2 ** max(0, attempt - 1))
+    return (rng or random).uniform(0, ceiling)

@@ -1,9 +1,16 @@
 """The local stack: find or start real Postgres, Redis and an S3-API server on loopback.
 
-For each part: use the URL the settings give if it answers; else use the machine's own
-server on its standard port if one answers; else start one in the state directory on a
-free port. What was started is recorded in ``<state>/pids`` so ``down`` stops exactly
-that, and the URLs go to ``<state>/local.env``, which ``shared.settings`` reads.
+``bring_up`` is the one way a stack is made (services → migrate → bucket), used by the
+demo, ``shelfwatch-dev services up``, the benchmarks and the test fixtures:
+
+* shared (the demo): use the URL the settings give if it answers; else the machine's own
+  server on its standard port; else start one in the state directory on a free port.
+  The URLs go to ``.shelfwatch/local.env``, which ``shared.settings`` reads.
+* private (tests, benchmarks): a throw-away database on the machine's Postgres (or an
+  embedded one), and a Redis and an S3-API server of its own on free ports, so nothing
+  touches a developer's demo data. ``Stack.close`` drops and stops all of it.
+
+What was started is recorded in ``<state>/pids`` so ``down`` stops exactly that.
 """
 
 from __future__ import annotations
@@ -15,11 +22,13 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
-from shared.settings import LOCAL_ENV_FILE
+from shared.settings import LOCAL_ENV_FILE, Settings
 
 STATE_DIR = LOCAL_ENV_FILE.parent
 LOCAL_S3_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}  # not a secret: moto
@@ -31,13 +40,40 @@ class Stack:
     redis_url: str
     s3_endpoint_url: str
     started: list[str]
+    state: Path = STATE_DIR
+    bucket: str = "shelfwatch-photos"
+    owned_database: tuple[str, str] | None = None  # (server URL, name) dropped by close()
 
     def env(self) -> dict[str, str]:
+        """The settings a child process (gateway, worker) needs, as environment variables."""
         env = {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
-               "S3_ENDPOINT_URL": self.s3_endpoint_url}
+               "S3_ENDPOINT_URL": self.s3_endpoint_url, "S3_BUCKET": self.bucket}
         if self.s3_endpoint_url:
             env.update(LOCAL_S3_CREDENTIALS)
         return env
+
+    def settings(self, **overrides: object) -> Settings:
+        """A Settings object for this stack, ignoring any env file (tests, benchmarks)."""
+        values: dict[str, object] = {k.lower(): v for k, v in self.env().items()}
+        values.update(overrides)
+        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+    def create_key(self, tenant: str, scopes: tuple[str, ...] | None = None) -> str:
+        from shared.db import make_engine, make_sessionmaker, transaction
+        from shared.keys import ALL_SCOPES, create_key
+
+        engine = make_engine(self.database_url, pool_size=1)
+        try:
+            with transaction(make_sessionmaker(engine)) as session:
+                return create_key(session, tenant, scopes=scopes or ALL_SCOPES).key
+        finally:
+            engine.dispose()
+
+    def close(self) -> None:
+        """Drop the database this stack created and stop what it started."""
+        if self.owned_database:
+            drop_database(*self.owned_database)
+        down(self.state)
 
 
 def free_port() -> int:
@@ -51,7 +87,7 @@ def port_is_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
-def _wait(check, what: str, timeout: float = 30.0) -> None:
+def _wait(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -197,15 +233,43 @@ def ensure_s3(state: Path, started: list[str], url: str = "") -> str:
 
 # --- the whole stack ----------------------------------------------------------------
 
-def up(database_url: str = "", redis_url: str = "", s3_endpoint_url: str = "", state: Path = STATE_DIR,
-       database: str = "shelfwatch") -> Stack:
+def bring_up(state: Path = STATE_DIR, *, private: bool = False, settings: Settings | None = None,
+             database_server: str = "", bucket: str = "shelfwatch-photos") -> Stack:
+    """Services, then ``alembic upgrade head``, then the bucket: a stack ready to serve.
+
+    ``private``: a throw-away database and a Redis and S3 server of its own (tests,
+    benchmarks); else find or start the shared local stack (the demo). ``database_server``
+    names a Postgres server URL whose user may create databases (default: the machine's
+    on 127.0.0.1:5432, else an embedded one).
+    """
+    from shared.db import migrate
+    from shared.storage import PhotoStore
+
     state.mkdir(parents=True, exist_ok=True)
     started: list[str] = []
-    if database_url and postgres_answers(database_url):
-        db = database_url
+    owned = None
+    s = settings or Settings()
+    if private:
+        server = database_server or ensure_postgres_server(state, started)
+        name = f"shelfwatch_{uuid.uuid4().hex[:10]}"
+        db = create_database(server, name)
+        owned = (server, name)
+        redis_url, s3_url = start_redis(state, started), start_s3(state, started)
     else:
-        db = create_database(ensure_postgres_server(state, started), database)
-    stack = Stack(db, ensure_redis(state, started, redis_url), ensure_s3(state, started, s3_endpoint_url), started)
+        if s.database_url and postgres_answers(s.database_url):
+            db = s.database_url
+        else:
+            db = create_database(database_server or ensure_postgres_server(state, started), "shelfwatch")
+        redis_url = ensure_redis(state, started, s.redis_url)
+        s3_url = ensure_s3(state, started, s.s3_endpoint_url)
+        bucket = s.s3_bucket
+    stack = Stack(db, redis_url, s3_url, started, state=state, bucket=bucket, owned_database=owned)
+    try:
+        migrate(stack.database_url)
+        PhotoStore(stack.settings()).ensure_bucket()
+    except BaseException:
+        stack.close()
+        raise
     return stack
 
 
@@ -229,5 +293,6 @@ def down(state: Path = STATE_DIR) -> list[str]:
 
         get_server(state / "pgdata", cleanup_mode="stop").cleanup()
         stopped.append("postgres")
-    LOCAL_ENV_FILE.unlink(missing_ok=True)
+    if state == STATE_DIR:
+        LOCAL_ENV_FILE.unlink(missing_ok=True)
     return stopped

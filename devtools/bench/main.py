@@ -112,7 +112,7 @@ def versions() -> dict:
 # --- plan per mode ----------------------------------------------------------------------
 
 def engine_config(args, photos, val, labels, core_map):
-    from shelfwatch_cli.bench_engine import EngineConfig
+    from devtools.bench.engine import EngineConfig
 
     q = args.quick
     return EngineConfig(int8=args.int8, fp32=args.fp32, workdir=args.workdir, photos=photos, map_images=val,
@@ -123,7 +123,7 @@ def engine_config(args, photos, val, labels, core_map):
 
 
 def farm_config(args, photos, worker_cores, other_cores):
-    from shelfwatch_cli.bench_farm import FarmConfig
+    from devtools.bench.farm import FarmConfig
 
     q = args.quick
     return FarmConfig(model=args.int8, workdir=args.workdir, photos=photos, worker_cores=worker_cores,
@@ -161,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
     args.json.write_text(json.dumps(_no_nan(report), indent=2, default=str) + "\n")
     print(table(report))
     try:
-        from shelfwatch_cli.bench_plot import plot
+        from devtools.bench.plot import plot
 
         png = plot(report, args.json.with_suffix(".png"))
         print(f"\nwritten: {args.json} and {png}")
@@ -208,11 +208,11 @@ def collect(args: argparse.Namespace) -> dict:
                    "real_photos_used": photos[0].parent != val[0].parent},
         "notes": notes}}
     if not args.skip_engine:
-        from shelfwatch_cli.bench_engine import run_engine
+        from devtools.bench.engine import run_engine
 
         report["engine"] = run_engine(engine_config(args, photos, val, labels, core_map))
     if not args.skip_farm:
-        from shelfwatch_cli.bench_farm import run_farm
+        from devtools.bench.farm import run_farm
 
         report["farm"], report["gateway"] = run_farm(farm_config(args, photos, worker_cores, other_cores))
         if "postgres" in report["farm"].get("cpu_ms_per_photo", {}):

@@ -1,4 +1,4 @@
-"""What runs inside one engine-benchmark child process (``python -m shelfwatch_cli.bench_children``).
+"""What runs inside one engine-benchmark child process (``python -m devtools.bench.children``).
 
 Every engine (ShelfWatch FP32/INT8, Ultralytics, OpenVINO) at every thread count runs in
 its own process, pinned to given cores before anything heavy is imported: a runtime's

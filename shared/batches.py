@@ -29,13 +29,22 @@ log = logging.getLogger(__name__)
 MAX_ATTEMPTS = 5
 
 
+@dataclass(frozen=True)
+class Retry:
+    """A job to send again after transient trouble, to its own queue, after its n-th attempt."""
+
+    job_id: str
+    queue: str
+    attempts: int
+
+
 @dataclass
 class BatchReport:
     batch_id: str
     done: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
-    retry: list[str] = field(default_factory=list)  # transient trouble: enqueue again
+    retry: list[Retry] = field(default_factory=list)  # transient trouble: enqueue again, later
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -58,7 +67,8 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
     # 1. claim: jobs not final, or final for an older model version (a re-scan)
     with factory() as session, session.begin():
         rows = session.execute(
-            select(Job.id, Job.tenant_id, Job.photo_key, Job.mode, Job.status, Job.model_version, Job.attempts)
+            select(Job.id, Job.tenant_id, Job.photo_key, Job.mode, Job.queue, Job.status, Job.model_version,
+                   Job.attempts)
             .where(Job.id.in_(_ids(job_ids)))
             .with_for_update(skip_locked=True)
         ).all()
@@ -111,7 +121,7 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
             else:
                 log.warning("job %s: transient error, will retry: %r", jid, outcome)
                 session.execute(update(Job).where(Job.id == row.id).values(status=JobStatus.QUEUED))
-                report.retry.append(jid)
+                report.retry.append(Retry(jid, row.queue, row.attempts + 1))
     report.timings_ms = {**timings, "write": (time.perf_counter() - t3) * 1e3,
                          "total": (time.perf_counter() - t0) * 1e3}
     return report

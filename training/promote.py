@@ -1,9 +1,9 @@
-"""`shelfwatch models list|promote`: the model registry and its promotion gate.
+"""`python -m training.promote MODEL --mode M`: the promotion gate of the model registry.
 
 A candidate is promoted to a mode only if, on the fixed validation set (synthetic val
 photos regenerated bit-for-bit from a seed, so every model is judged on the same
 photos), its mAP50 is no lower and its count error no higher than the model the mode
-runs now, within a small tolerance; and, where the real shelf photos are on the machine,
+runs now, within a small tolerance; and, given the real shelf photos (``--real-data``),
 its share of plausible per-photo counts on the real val photos is no lower and its mean
 count error per photo on the hand-counted real rows (``training/real_rows.json``) no
 higher, within a tolerance of about one product per row.
@@ -24,41 +24,11 @@ from pathlib import Path
 
 from shared import registry
 from shared.detector import ModelCard, sha256_file
-from shared.settings import REAL_DATA
 
 FIXED_VAL = {"seed": 11, "n_val": 60, "size": 640}
-REAL_VAL = REAL_DATA  # the real val photos, when the machine has them
 MAP_TOLERANCE = 0.002
 COUNT_TOLERANCE = 0.005
 HAND_TOLERANCE = 0.03  # mean per-photo error on the hand-counted rows; a photo's rows hold 20-200 products
-
-
-def cards(models_dir: Path) -> list[tuple[Path, dict]]:
-    out = []
-    for card in sorted(Path(models_dir).glob("*.json")):
-        raw = json.loads(card.read_text())
-        if "sha256" in raw and "version" in raw:
-            out.append((card.with_suffix(".onnx"), raw))
-    return out
-
-
-def cmd_list(models_dir: Path) -> int:
-    try:
-        modes = registry.load(models_dir)["modes"]
-    except FileNotFoundError:
-        modes = {}
-    print(f"{'version':<26} {'prec':<5} {'size':>5} {'MB':>5} {'mAP50':>6} {'cnt err':>7} {'ms':>6}  "
-          f"{'checksum':<8} serves")
-    for path, c in cards(models_dir):
-        m = c.get("metrics", {}).get("synthetic_val", {}).get(c.get("precision", ""), {})
-        serves = [f"{mode}@{spec.get('input_size') or c['input_size']}" for mode, spec in modes.items()
-                  if spec["model"] == path.name]
-        ok = "ok" if path.exists() and sha256_file(path) == c["sha256"] else "MISMATCH"
-        print(f"{c['version']:<26} {c.get('precision', '?'):<5} {c['input_size']:>5} "
-              f"{c.get('size_bytes', 0) / 1e6:>5.1f} {m.get('map50', float('nan')):>6.3f} "
-              f"{m.get('count_error', float('nan')):>7.3f} {c.get('latency_ms_1thread', float('nan')):>6.1f}  "
-              f"{ok:<8} {', '.join(serves)}")
-    return 0
 
 
 def fixed_validation_set(workdir: Path) -> tuple[list[Path], Path]:
@@ -69,14 +39,15 @@ def fixed_validation_set(workdir: Path) -> tuple[list[Path], Path]:
     return sorted((root / "images" / "val").glob("*.jpg")), root / "labels" / "val"
 
 
-def score(model: Path, input_size: int | None, photos: list[Path], labels: Path) -> dict:
+def score(model: Path, input_size: int | None, photos: list[Path], labels: Path,
+          real_data: Path | None = None) -> dict:
     """mAP and count error on the fixed set: at the served threshold, and at the model's best."""
     from training import evaluate, realcheck
 
     pred = evaluate.predict_set(model, photos, labels, input_size=input_size)
     best = evaluate.best_threshold(pred)
     out = {**evaluate.metrics(pred, best), "served": evaluate.metrics(pred)}
-    real = realcheck.real_photos(REAL_VAL / "images", REAL_VAL / "val.txt") if REAL_VAL.is_dir() else []
+    real = realcheck.real_photos(real_data / "images", real_data / "val.txt") if real_data else []
     if real:
         from shared.detector import Detector
 
@@ -90,7 +61,7 @@ def score(model: Path, input_size: int | None, photos: list[Path], labels: Path)
 
 
 def cmd_promote(models_dir: Path, candidate: Path, mode: str, input_size: int | None, force: bool,
-                workdir: Path) -> int:
+                workdir: Path, real_data: Path | None = None) -> int:
     candidate = Path(candidate)
     if candidate.parent.resolve() != Path(models_dir).resolve():
         raise SystemExit(f"{candidate} must be in {models_dir} (copy it and its card there first)")
@@ -99,12 +70,12 @@ def cmd_promote(models_dir: Path, candidate: Path, mode: str, input_size: int | 
         raise SystemExit(f"{candidate} does not match its card's checksum")
     reg = registry.load(models_dir) if registry.registry_path(models_dir).exists() else {"modes": {}}
     photos, labels = fixed_validation_set(workdir)
-    new = score(candidate, input_size, photos, labels)
+    new = score(candidate, input_size, photos, labels, real_data)
     print(f"candidate {card.version}@{input_size or card.input_size}: {new}")
     current = reg["modes"].get(mode)
     verdict = "no current model"
     if current:
-        old = score(Path(models_dir) / current["model"], current.get("input_size"), photos, labels)
+        old = score(Path(models_dir) / current["model"], current.get("input_size"), photos, labels, real_data)
         print(f"current   {current['model']}@{current.get('input_size')}: {old}")
         worse = (new["map50"] < old["map50"] - MAP_TOLERANCE
                  or new["count_error"] > old["count_error"] + COUNT_TOLERANCE
@@ -128,17 +99,24 @@ def cmd_promote(models_dir: Path, candidate: Path, mode: str, input_size: int | 
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("action", choices=["list", "promote"])
-    p.add_argument("model", nargs="?", type=Path, help="with promote: the model file in models/")
+    p.add_argument("model", type=Path, help="the candidate model file, in --models-dir with its card")
+    p.add_argument("--models-dir", type=Path, default=Path("models"))
+    p.add_argument("--real-data", type=Path, default=None,
+                   help="the real shelf-photo folder (images/, val.txt); the gate also scores real photos then")
     p.add_argument("--mode", choices=list(registry.MODES), default=registry.DEFAULT_MODE)
     p.add_argument("--input-size", type=int, default=None, help="serve at this size (default: the card's)")
     p.add_argument("--force", action="store_true", help="promote even if the gate says it regresses")
     p.add_argument("--workdir", type=Path, default=Path("build"))
 
 
-def run(args: argparse.Namespace, models_dir: Path) -> int:
-    if args.action == "list":
-        return cmd_list(models_dir)
-    if not args.model:
-        raise SystemExit("promote: name the model file, e.g. models/shelfwatch-v2-int8.onnx")
-    return cmd_promote(models_dir, args.model, args.mode, args.input_size, args.force, args.workdir)
+def main(argv: list[str] | None = None) -> int:
+    """``python -m training.promote MODEL --mode M``: score, compare, and promote if no regression."""
+    p = argparse.ArgumentParser(prog="python -m training.promote", description=(__doc__ or "").splitlines()[0])
+    add_arguments(p)
+    args = p.parse_args(argv)
+    return cmd_promote(args.models_dir, args.model, args.mode, args.input_size, args.force, args.workdir,
+                       args.real_data)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,157 @@
+"""``shelfwatch``: the production roles and admin tasks. The container runs this.
+
+    shelfwatch api | worker            run the gateway (gunicorn) or a Celery worker
+    shelfwatch migrate                 alembic upgrade head
+    shelfwatch keys create|list|revoke API keys and their scopes
+    shelfwatch models list             the model registry: what serves each mode
+    shelfwatch requeue                 re-enqueue jobs the broker lost (safe to repeat)
+    shelfwatch submit PHOTO...         send an audit through the HTTP API and wait for it
+    shelfwatch detect PHOTO...         run the detector on local photos, no farm
+
+The local stack, the demo and the benchmarks are dev tools: ``shelfwatch-dev``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from shared.settings import Settings, get_settings
+
+
+def cmd_migrate(args: argparse.Namespace, s: Settings) -> int:
+    from shared.db import migrate
+
+    migrate(s.database_url)
+    print("database schema at head")
+    return 0
+
+
+def cmd_keys(args: argparse.Namespace, s: Settings) -> int:
+    from ops import keys
+
+    return keys.run(args, s)
+
+
+def cmd_api(args: argparse.Namespace, s: Settings) -> int:
+    argv = [sys.executable, "-m", "gunicorn", "api.wsgi:app", "--bind", f"{args.host}:{args.port}",
+            "--workers", str(args.workers), "--threads", str(args.threads), "--access-logfile", "-"]
+    os.execv(sys.executable, argv)
+
+
+def cmd_worker(args: argparse.Namespace, s: Settings) -> int:
+    from workers.app import create_worker_app
+
+    app = create_worker_app(s)
+    app.worker_main(["worker", "--loglevel", args.loglevel, "--pool", "prefork",
+                     "--concurrency", str(args.concurrency or s.worker_concurrency),
+                     "--queues", args.queues, "--hostname", f"shelfwatch@%h-{os.getpid()}",
+                     "--without-gossip", "--without-mingle"])
+    return 0
+
+
+def cmd_submit(args: argparse.Namespace, s: Settings) -> int:
+    from ops import client
+
+    key = args.key or s.shelfwatch_api_key
+    if not key:
+        raise SystemExit("no API key: pass --key or set SHELFWATCH_API_KEY")
+    api = client.Client(args.api, key)
+    photos = [Path(p) for p in args.photos]
+    sub = api.submit(photos, store_id=args.store, aisle=args.aisle, mode=args.mode)
+    progress = None if args.json else client.print_progress
+    audit = api.wait_audit(sub["audit_id"], timeout=args.timeout, on_progress=progress)
+    for job, path in zip(audit["jobs"], photos, strict=True):
+        job["path"] = str(path)
+    print(client.to_json(audit) if args.json else client.audit_table(audit, api.base))
+    return 0 if audit["status"] == "done" else 1
+
+
+def cmd_detect(args: argparse.Namespace, s: Settings) -> int:
+    from ops import detect
+
+    return detect.run(args, s)
+
+
+def cmd_requeue(args: argparse.Namespace, s: Settings) -> int:
+    from shared.celery_app import make_celery
+    from shared.db import make_engine, make_sessionmaker
+    from shared.reaper import requeue_stale
+
+    older = args.older_than if args.older_than is not None else s.visibility_timeout_s
+    sent = requeue_stale(make_sessionmaker(make_engine(s.database_url)), make_celery(s), older)
+    print(f"re-enqueued {len(sent)} job(s) waiting longer than {older:g} s")
+    for job_id in sent:
+        print(f"  {job_id}")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace, s: Settings) -> int:
+    from shared import registry
+
+    print(registry.table(s.models_dir))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="shelfwatch", description=(__doc__ or "").splitlines()[0])
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    sub.add_parser("migrate", help="alembic upgrade head").set_defaults(func=cmd_migrate)
+
+    from ops import keys
+
+    p = sub.add_parser("keys", help="API keys: create, list, revoke")
+    keys.add_arguments(p)
+    p.set_defaults(func=cmd_keys)
+
+    p = sub.add_parser("api", help="run the HTTP gateway")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--threads", type=int, default=8)
+    p.set_defaults(func=cmd_api)
+
+    p = sub.add_parser("worker", help="run an inference worker")
+    p.add_argument("--concurrency", type=int, default=0, help="processes (default WORKER_CONCURRENCY)")
+    p.add_argument("--queues", default="audits")
+    p.add_argument("--loglevel", default="INFO")
+    p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("submit", help="submit photos as one audit and wait for the counts")
+    p.add_argument("photos", nargs="+")
+    p.add_argument("--api", default="http://127.0.0.1:8000")
+    p.add_argument("--key", default="", help="API key (default: SHELFWATCH_API_KEY)")
+    p.add_argument("--store", default="store-1", help="store_id of the audit")
+    p.add_argument("--aisle", default=None)
+    p.add_argument("--mode", choices=["fast", "accurate"], default=None, help="default: the server's (accurate)")
+    p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--json", action="store_true", help="print the audit as JSON, no progress")
+    p.set_defaults(func=cmd_submit)
+
+    from ops import detect
+
+    p = sub.add_parser("detect", help="run the detector on local photos, without the farm")
+    detect.add_arguments(p)
+    p.set_defaults(func=cmd_detect)
+
+    p = sub.add_parser("requeue", help="re-enqueue jobs stuck queued/running (lost by the broker); safe to repeat")
+    p.add_argument("--older-than", type=float, default=None, metavar="SECONDS",
+                   help="only jobs waiting longer than this (default: VISIBILITY_TIMEOUT_S)")
+    p.set_defaults(func=cmd_requeue)
+
+    p = sub.add_parser("models", help="list the models and which mode each serves")
+    p.add_argument("action", choices=["list"])
+    p.set_defaults(func=cmd_models)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.func(args, get_settings()))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,44 @@
+"""Boxes drawn on a photo: the gateway's ``annotated.jpg`` and ``shelfwatch detect --annotate``.
+
+A 12 MP phone photo is not decoded at full size to draw boxes on it: JPEGs are decoded by
+libjpeg at 1/2-1/8 scale down to about ``max_side`` pixels (see ``imaging.decode``) and
+the boxes are scaled to match, so a view costs a few tens of ms, not a full decode.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import cv2
+import numpy as np
+
+from shared.imaging import decode
+
+GREEN = (0, 220, 0)
+
+
+def draw(image: np.ndarray, boxes: Iterable[tuple[float, float, float, float]], scale: float = 1.0) -> np.ndarray:
+    """Draw boxes given in original-photo pixels on ``image``, whose pixels are ``scale`` of those."""
+    thickness = max(1, round(max(image.shape[:2]) / 600))
+    for x1, y1, x2, y2 in boxes:
+        p1 = (round(x1 * scale), round(y1 * scale))
+        p2 = (round(x2 * scale), round(y2 * scale))
+        cv2.rectangle(image, p1, p2, GREEN, thickness)
+    return image
+
+
+def annotated_jpeg(photo: bytes, boxes: Iterable[tuple[float, float, float, float]], max_side: int = 1600,
+                   quality: int = 85) -> bytes:
+    """The photo, at most about ``max_side`` on its long side, with the boxes drawn; JPEG bytes."""
+    decoded = decode(photo, target_size=max_side)
+    image = decoded.image
+    long_side = max(image.shape[:2])
+    if long_side > max_side:  # PNG/WebP, or a JPEG between two libjpeg scales
+        r = max_side / long_side
+        image = cv2.resize(image, (round(image.shape[1] * r), round(image.shape[0] * r)),
+                           interpolation=cv2.INTER_AREA)
+    scale = image.shape[1] / decoded.width
+    ok, buf = cv2.imencode(".jpg", draw(image, boxes, scale), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the annotated photo")
+    return buf.tobytes()

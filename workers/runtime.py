@@ -1,0 +1,52 @@
+"""What one worker process holds for its whole life, built once after the fork.
+
+Every worker process builds its own detectors (ONNX Runtime sessions with explicit
+thread counts), database engine and S3 client from the one ``Settings`` object the
+Celery app was made from, and reuses them for every batch.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared import registry
+from shared.db import make_engine, make_sessionmaker
+from shared.detector import Detector
+from shared.settings import Settings
+from shared.storage import PhotoStore
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    factory: sessionmaker[Session]
+    store: PhotoStore
+    detectors: dict[str, Detector]  # one per mode; the same file at one size is loaded once
+
+    @classmethod
+    def build(cls, settings: Settings) -> Runtime:
+        engine = make_engine(settings.database_url, pool_size=2)
+        loaded: dict[tuple[Path, int | None], Detector] = {}
+        detectors = {}
+        for mode, spec in registry.resolve(settings.models_dir, settings.model_path).items():
+            key = (spec.model, spec.input_size)
+            if key not in loaded:
+                loaded[key] = Detector(spec.model, threads=settings.ort_threads, input_size=spec.input_size)
+            detectors[mode] = loaded[key]
+        return cls(settings, make_sessionmaker(engine), PhotoStore(settings), detectors)
+
+
+class RuntimeHolder:
+    """The process's runtime, built on first use (after the fork) from the app's settings."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._runtime: Runtime | None = None
+
+    def get(self) -> Runtime:
+        if self._runtime is None:
+            self._runtime = Runtime.build(self.settings)
+        return self._runtime
