@@ -1,12 +1,13 @@
 """Farm benchmark: HTTP submit → S3 → Redis → batched worker → Postgres, timed by a client.
 
-Own services on free ports (Redis, moto's S3 server) and a throw-away database on the
-machine's Postgres (or an embedded one), the gateway and a worker as real subprocesses,
-and the load generator of ``loadtest.farm``. As FIELD-NOTES suggests, the worker gets a
-core of its own (``taskset -c <last core>``) and everything else (gateway, moto, Redis,
-the load generator) shares the other: the farm's photos/s is then compared with the raw
-engine on that same single core, which isolates the farm's own overhead. moto's CPU is
-counted separately, since real S3 costs the farm only the client side.
+A private stack (``devtools.stack.bring_up``: its own Redis and S3-API server on free
+ports, a throw-away database on the machine's Postgres or an embedded one), the gateway
+and a worker as real subprocesses (``devtools.procs``), and the load generator of
+``loadtest.farm``. As FIELD-NOTES suggests, the worker gets a core of its own
+(``taskset -c <last core>``) and everything else (gateway, moto, Redis, the load
+generator) shares the other: the farm's photos/s is then compared with the raw engine on
+that same single core, which isolates the farm's own overhead. moto's CPU is counted
+separately, since real S3 costs the farm only the client side.
 """
 
 from __future__ import annotations
@@ -19,14 +20,13 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from loadtest import farm as lt
-from shared.settings import ROOT, Settings
+from devtools import procs
 from devtools import stack as devstack
+from loadtest import farm as lt
 
 
 @dataclass
@@ -102,62 +102,22 @@ class Farm:
         self.cfg, self.log = cfg, log
         cfg.workdir.mkdir(parents=True, exist_ok=True)
         self.state = Path(tempfile.mkdtemp(prefix="stack-", dir=cfg.workdir))
-        self.started: list[str] = []
-        self.server = self.db_name = ""
+        self.stack: devstack.Stack | None = None
         self.api: subprocess.Popen | None = None
         self.worker: subprocess.Popen | None = None
         self.env: dict[str, str] = {}
 
     def open(self) -> lt.FarmClient:
         t0 = time.perf_counter()
-        self.server = devstack.ensure_postgres_server(self.state, self.started)
-        self.db_name = f"shelfwatch_bench_{uuid.uuid4().hex[:8]}"
-        db_url = devstack.create_database(self.server, self.db_name)
-        redis_url = devstack.start_redis(self.state, self.started)
-        s3_url = devstack.start_s3(self.state, self.started)
-        from ops.cli import migrate
-
-        migrate(db_url)
-        self.env = {**os.environ, "DATABASE_URL": db_url, "REDIS_URL": redis_url, "S3_ENDPOINT_URL": s3_url,
-                    **devstack.LOCAL_S3_CREDENTIALS, "S3_BUCKET": "shelfwatch-bench", "MODEL_PATH": str(self.cfg.model),
-                    "PYTHONUNBUFFERED": "1"}
-        settings = Settings(**{k.lower(): v for k, v in self.env.items() if k in _SETTINGS},
-                            _env_file=None)
-        from shared.db import make_engine, make_sessionmaker, transaction
-        from shared.keys import create_key
-        from shared.storage import PhotoStore
-
-        PhotoStore(settings).ensure_bucket()
-        engine = make_engine(settings.database_url)
-        with transaction(make_sessionmaker(engine)) as session:
-            key = create_key(session, "bench")
-        engine.dispose()
+        self.stack = devstack.bring_up(self.state, private=True, bucket="shelfwatch-bench")
+        key = self.stack.create_key("bench")
+        self.env = {**os.environ, **self.stack.env(), "MODEL_PATH": str(self.cfg.model), "PYTHONUNBUFFERED": "1"}
         port = devstack.free_port()
-        self.api = self._spawn(["api", "--port", str(port)], "api.log", self.env)
         api = f"http://127.0.0.1:{port}"
-        self._wait_ready(api)
+        self.api = procs.spawn(["api", "--port", str(port)], self.env, self.state / "api.log")
+        procs.wait_ready(api, [self.api])
         self.log(f"farm: stack and gateway up in {time.perf_counter() - t0:.1f} s ({api})")
         return lt.FarmClient(api, key, store="bench")
-
-    def _spawn(self, args: list[str], log_name: str, env: dict, cores: list[int] | None = None) -> subprocess.Popen:
-        cmd = [sys.executable, "-m", "ops.cli", *args]
-        if cores and shutil.which("taskset"):
-            cmd = ["taskset", "-c", ",".join(map(str, cores)), *cmd]
-        log = open(self.state / log_name, "ab")  # noqa: SIM115 - handed to the child
-        return subprocess.Popen(cmd, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-
-    def _wait_ready(self, api: str, timeout: float = 60) -> None:
-        import requests
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.api and self.api.poll() is not None:
-                raise RuntimeError(f"the gateway exited (code {self.api.returncode}); see {self.state}/api.log")
-            with contextlib.suppress(requests.RequestException):
-                if requests.get(f"{api}/readyz", timeout=2).status_code == 200:
-                    return
-            time.sleep(0.2)
-        raise RuntimeError(f"the gateway was not ready within {timeout:.0f} s")
 
     def start_worker(self, client: lt.FarmClient, concurrency: int, batch_size: int, wait_ms: int,
                      ort_threads: int, cores: list[int]) -> None:
@@ -165,14 +125,14 @@ class Farm:
         self.stop_worker()
         env = {**self.env, "BATCH_SIZE": str(batch_size), "BATCH_WAIT_MS": str(wait_ms),
                "ORT_THREADS": str(ort_threads), "WORKER_CONCURRENCY": str(concurrency)}
-        self.worker = self._spawn(["worker", "--concurrency", str(concurrency), "--loglevel", "WARNING"],
-                                  "worker.log", env, cores)
+        self.worker = procs.spawn(["worker", "--concurrency", str(concurrency), "--loglevel", "WARNING"],
+                                  env, self.state / "worker.log", cores)
         photo = self.cfg.photos[0]
         lt.one_at_a_time(client, [(photo.name, photo.read_bytes())], 1, poll_s=0.1, timeout=120)
 
     def stop_worker(self) -> None:
         if self.worker is not None:
-            _stop(self.worker)
+            procs.stop(self.worker)
             self.worker = None
 
     def pids(self) -> dict[str, int]:
@@ -190,28 +150,14 @@ class Farm:
     def close(self) -> None:
         for proc in (self.worker, self.api):
             if proc is not None:
-                _stop(proc)
-        with contextlib.suppress(Exception):
-            if self.db_name:
-                devstack.drop_database(self.server, self.db_name)
-        devstack.down(self.state)
-        shutil.rmtree(self.state, ignore_errors=True)
-
-
-_SETTINGS = {"DATABASE_URL", "REDIS_URL", "S3_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-             "S3_BUCKET", "MODEL_PATH"}
-
-
-def _stop(proc: subprocess.Popen, timeout: float = 20) -> None:
-    """SIGTERM the child's whole process group (gunicorn and Celery have children), then SIGKILL."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=5)
+                procs.stop(proc)
+        try:
+            if self.stack is not None:
+                self.stack.close()  # drops the database, stops Redis and moto
+            else:
+                devstack.down(self.state)  # bring_up failed half-way: stop what it had started
+        finally:
+            shutil.rmtree(self.state, ignore_errors=True)
 
 
 # --- the measurements ---------------------------------------------------------------------
@@ -242,13 +188,13 @@ def engine_reference(cfg: FarmConfig, n: int, log: Callable[[str], None]) -> dic
     the model one photo at a time (``detect_many``'s default), and batching does not
     speed the model up on this CPU, so taking only BATCH_SIZE would flatter the farm.
     """
-    from devtools.bench import engine as bench_engine
+    from devtools.bench import engine
 
     photos = [str(cfg.photos[i % len(cfg.photos)]) for i in range(n)]
     batches = sorted({1, cfg.batch_size})
     spec = {"kind": "shelfwatch", "model": str(cfg.model), "threads": 1, "cores": cfg.worker_cores,
             "photos": photos, "batches": batches, "model_batches": [], "model_images": 0}
-    res = bench_engine.run_child(spec, "farm-engine-reference", cfg.workdir, log)
+    res = engine.run_child(spec, "farm-engine-reference", cfg.workdir, log)
     if "error" in res:
         raise RuntimeError(f"the engine reference run failed: {res['error']}")
     best = max(batches, key=lambda b: res["e2e"][str(b)]["images_per_s"])
@@ -281,9 +227,10 @@ def profile_during(pid: int, name: str, markers: list[tuple[str, str]], cfg: Far
         return {"error": "py-spy is not installed (pip install py-spy)"}
     out = cfg.workdir / f"{name}-profile.txt"
     out.unlink(missing_ok=True)
-    prof = subprocess.Popen([spy, "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "100",
-                             "--nonblocking", "--output", str(out), "--duration", "600"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    cmd = [spy, "record", "--pid", str(pid), "--subprocesses", "--format", "raw", "--rate", "100",
+           "--nonblocking", "--output", str(out), "--duration", "600"]
+    prof = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,  # noqa: S603 - fixed argument list
+                            start_new_session=True)
     time.sleep(1.0)
     try:
         load()
@@ -293,7 +240,7 @@ def profile_during(pid: int, name: str, markers: list[tuple[str, str]], cfg: Far
         try:
             prof.wait(timeout=30)
         except subprocess.TimeoutExpired:
-            _stop(prof)
+            procs.stop(prof)
     if not out.exists():
         return {"error": (prof.stderr.read().decode() if prof.stderr else "")[-300:]}
     log(f"  {name} profile: {out}")
@@ -392,7 +339,7 @@ def measure(farm: Farm, client: lt.FarmClient, cfg: FarmConfig, log: Callable[[s
         profile = profile_during(farm.api.pid, "gateway", GATEWAY_MARKERS, cfg, lambda: lt.gateway_clients(
             client, photos[0], cfg.gateway_clients, cfg.gateway_per_client), log)
     ok = [s.submit_ms for s in subs if s.audit_id]
-    gateway = {"clients": cfg.gateway_clients, "requests": len(subs), "errors": len(subs) - len(ok),
+    gateway: dict = {"clients": cfg.gateway_clients, "requests": len(subs), "errors": len(subs) - len(ok),
                "requests_per_s": round(len(subs) / wall, 1), "submit_ms": _pct(lt.percentiles(ok)),
                "photo_bytes": len(photos[0][1]), "cores": cfg.other_cores}
     if cfg.profile and farm.api:
