@@ -25,13 +25,14 @@ import statistics
 import sys
 import threading
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
 import requests
+
+from ops.client import Client
 
 FINAL = ("done", "failed")
 
@@ -91,25 +92,20 @@ def _epoch(iso: str | None) -> float:
 
 
 class FarmClient:
-    """The public API, one ``requests.Session`` per thread (sessions are not thread-safe)."""
+    """Times photos sent through the project's one API client, ``ops.client.Client``.
+
+    That client keeps one ``requests.Session`` per thread, so the sender threads of a load
+    shape share one ``FarmClient``. ``submit`` never raises: a refused or failed request is
+    a ``Submission`` with its status and error, which the summaries count.
+    """
 
     def __init__(self, api: str, key: str, store: str = "loadtest", timeout: float = 60):
-        self.api, self.store, self.timeout = api.rstrip("/"), store, timeout
-        self.headers = {"Authorization": f"Bearer {key}"}
-        self._local = threading.local()
-
-    @property
-    def http(self) -> requests.Session:
-        if not hasattr(self._local, "session"):
-            self._local.session = requests.Session()
-        return self._local.session
+        self.client, self.store = Client(api, key, timeout=timeout), store
 
     def submit(self, name: str, photo: bytes) -> Submission:
         t_wall, t0 = time.time(), time.perf_counter()
         try:
-            r = self.http.post(f"{self.api}/v1/audits", files=[("photos", (name, photo, "application/octet-stream"))],
-                               data={"store_id": self.store},
-                               headers={**self.headers, "Idempotency-Key": str(uuid.uuid4())}, timeout=self.timeout)
+            r = self.client.post_audit([(name, photo)], self.store)
         except requests.RequestException as exc:
             return Submission(name, t_wall, (time.perf_counter() - t0) * 1e3, 0, error=repr(exc))
         ms = (time.perf_counter() - t0) * 1e3
@@ -120,9 +116,7 @@ class FarmClient:
 
     def job_of(self, audit_id: str) -> dict:
         """The audit's only job (audit views carry no detections: a light poll)."""
-        r = self.http.get(f"{self.api}/v1/audits/{audit_id}", headers=self.headers, timeout=self.timeout)
-        r.raise_for_status()
-        return r.json()["jobs"][0]
+        return self.client.audit(audit_id)["jobs"][0]
 
 
 def _outcome(sub: Submission, job: dict, observed_ms: float | None = None) -> Outcome:
@@ -269,7 +263,7 @@ def summarize(subs: list[Submission], outcomes: list[Outcome]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m loadtest.farm", description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--api", default="http://127.0.0.1:8000")
     ap.add_argument("--key", required=True, help="API key (shelfwatch keys create TENANT)")
     ap.add_argument("--folder", type=Path, default=Path("samples"))

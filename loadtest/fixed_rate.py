@@ -5,9 +5,10 @@
 
 A fixed-rate camera does not slow down when the farm does: photo *i* is sent at
 ``start + i / fps`` from a small pool of senders, so a slow answer delays no later
-photo (open loop). With ``--wait`` it also follows every job to the end and prints the
-end-to-end latency and counts. It stops by itself after ``--count`` photos or
-``--duration`` seconds, whichever comes first.
+photo (open loop); each goes through ``loadtest.farm.FarmClient`` (``ops.client.Client``,
+timed). With ``--wait`` it also follows every job to the end and prints the end-to-end
+latency and counts. It stops by itself after ``--count`` photos or ``--duration``
+seconds, whichever comes first.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
@@ -28,11 +30,11 @@ def schedule(fps: float, count: int, duration: float) -> int:
 
 
 def run_camera(client: FarmClient, photos: list[tuple[str, bytes]], fps: float, n: int,
-               senders: int = 8, log=print) -> list[Submission]:
+               senders: int = 8, log: Callable[[str], None] = print) -> list[Submission]:
     """Send ``n`` photos at ``fps``, cycling through ``photos``; returns what was sent."""
     t0 = time.perf_counter()
     late = 0
-    futures: list[Future] = []
+    futures: list[Future[Submission]] = []
     reported: set[int] = set()
     with ThreadPoolExecutor(senders) as pool:
         for i in range(n):
@@ -50,19 +52,20 @@ def run_camera(client: FarmClient, photos: list[tuple[str, bytes]], fps: float, 
     return subs
 
 
-def _report_finished(futures: list[Future], reported: set[int], log, final: bool = False) -> None:
+def _report_finished(futures: list[Future[Submission]], reported: set[int], log: Callable[[str], None],
+                     final: bool = False) -> None:
     """Print each answer once, as soon as it is in (or all of them at the end)."""
     for i, f in enumerate(futures):
         if i in reported or not (f.done() or final):
             continue
         reported.add(i)
-        s: Submission = f.result()
+        s = f.result()
         status = f"job {s.job_id}" if s.job_id else f"FAILED HTTP {s.status_code} {s.error[:80]}"
         log(f"#{i + 1:<4} {s.name:<28} {s.submit_ms:7.1f} ms  {status}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(prog="python -m loadtest.fixed_rate", description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--fps", type=float, required=True, help="photos per second (e.g. 2, or 0.2 for one per 5 s)")
     ap.add_argument("--folder", type=Path, required=True, help="photos to send, cycled in name order")
     ap.add_argument("--key", required=True, help="API key (shelfwatch keys create TENANT)")
