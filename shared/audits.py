@@ -1,37 +1,41 @@
-"""Submitting audits and reading their state: the domain behind the gateway's routes.
+"""Submitting audits: the domain behind ``POST /v1/audits``.
 
-``submit_audit`` validates every photo before anything is stored, puts the photos in
-object storage, then inserts the audit and its jobs in one transaction. The caller
-enqueues the job ids only after that commit (``commit, then enqueue``).
+``submit_audit`` validates every photo before anything is stored, then, in one
+transaction, inserts the audit and its jobs, puts the photos in object storage and
+commits. The rows come first so that a concurrent request with the same Idempotency-Key
+stops at the unique index before it stores anything, and a failed put rolls the rows
+back (and deletes the photos already put). The caller enqueues the job ids only after
+the commit (``commit, then enqueue``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.errors import FieldProblem, Invalid, TooLarge, UnsupportedMedia
 from shared.imaging import PhotoError, read_header
-from shared.models import Audit, Detection, Job, JobStatus, Result
+from shared.models import Audit, AuditStatus, Job, JobStatus
 from shared.registry import DEFAULT_MODE, MODES
 from shared.settings import Settings
 from shared.storage import PhotoStore
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-
-
-class ApiError(Exception):
-    """An error with a stable code and the HTTP status it maps to."""
-
-    def __init__(self, status: int, code: str, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+# store_id becomes part of an object key: letters, digits, '.', '_', '-' only
+STORE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_STORE_ID = re.compile(STORE_ID_PATTERN.rstrip("$"))
+AISLE_MAX = 64
+IDEMPOTENCY_KEY_MAX = 128
+# a photo's capture time must be plausible: a wrong phone clock must not reach the database
+EARLIEST_CAPTURE = datetime(2000, 1, 1, tzinfo=UTC)
+CAPTURE_SLACK = timedelta(days=1)
 
 
 @dataclass
@@ -39,60 +43,87 @@ class Submission:
     audit_id: uuid.UUID
     job_ids: list[uuid.UUID]
     created: bool  # False when an Idempotency-Key matched an earlier audit
-    queued: list[uuid.UUID] = field(default_factory=list)  # jobs still to enqueue
+    queued: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (job, queue) still to enqueue
 
 
-_PHOTO_STATUS = {"unsupported_media_type": 415, "photo_unreadable": 422}
+def check_photos(photos: list[bytes], settings: Settings) -> list[str]:
+    """Check every upload from its header alone; returns their content types.
+
+    Every problem of every photo is reported at once. The error's class (and so the HTTP
+    status) is the gravest one found: too large, then unsupported, then unreadable.
+    """
+    if not photos:
+        raise Invalid.one("photos", "no_photos", "send one or more files in the multipart field 'photos'")
+    if len(photos) > settings.max_photos_per_audit:
+        raise TooLarge("too_many_photos", f"at most {settings.max_photos_per_audit} photos per audit")
+    types: list[str] = []
+    large: list[FieldProblem] = []
+    media: list[FieldProblem] = []
+    other: list[FieldProblem] = []
+    for i, data in enumerate(photos):
+        where = f"photos[{i}]"
+        if not data:
+            other.append(FieldProblem(where, "photo_empty", f"{where} is empty"))
+            continue
+        if len(data) > settings.max_photo_bytes:
+            large.append(FieldProblem(where, "photo_too_large",
+                                      f"{where} is {len(data)} bytes; the limit is {settings.max_photo_bytes}"))
+            continue
+        try:
+            header = read_header(data)
+        except PhotoError as exc:
+            (media if exc.code == "unsupported_media_type" else other).append(
+                FieldProblem(where, exc.code, f"{where}: {exc}"))
+            continue
+        if header.width * header.height > settings.max_photo_pixels:
+            large.append(FieldProblem(where, "photo_too_many_pixels", f"{where} is {header.width}x{header.height}; "
+                                      f"the limit is {settings.max_photo_pixels} pixels"))
+            continue
+        types.append(header.content_type)
+    problems = large + media + other
+    if large:
+        raise TooLarge.with_problems(problems)
+    if media:
+        raise UnsupportedMedia.with_problems(problems)
+    if other:
+        raise Invalid(problems)
+    return types
 
 
-def validate_photo(data: bytes, settings: Settings, index: int) -> str:
-    """Check one upload without decoding it; returns its content type."""
-    where = f"photo {index + 1}"
-    if len(data) == 0:
-        raise ApiError(422, "photo_empty", f"{where} is empty")
-    if len(data) > settings.max_photo_bytes:
-        raise ApiError(413, "photo_too_large", f"{where} is {len(data)} bytes; the limit is {settings.max_photo_bytes}")
-    try:
-        header = read_header(data)
-    except PhotoError as exc:
-        raise ApiError(_PHOTO_STATUS.get(exc.code, 422), exc.code, f"{where}: {exc}") from exc
-    if header.width * header.height > settings.max_photo_pixels:
-        raise ApiError(413, "photo_too_many_pixels",
-                       f"{where} is {header.width}x{header.height}; the limit is {settings.max_photo_pixels} pixels")
-    return header.content_type
-
-
-def parse_captured_at(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise ApiError(422, "invalid_captured_at", "captured_at must be an ISO 8601 timestamp") from exc
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+def check_fields(store_id: str, aisle: str | None, captured_at: datetime | None, mode: str | None,
+                 idempotency_key: str | None, now: datetime | None = None) -> list[FieldProblem]:
+    """Every problem with the audit's fields (the gateway's schema checks the same first)."""
+    problems = []
+    if not _STORE_ID.fullmatch(store_id or ""):
+        problems.append(FieldProblem("store_id", "invalid_store_id",
+                                     "store_id: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+    if aisle is not None and (not aisle or len(aisle) > AISLE_MAX or not aisle.isprintable()):
+        problems.append(FieldProblem("aisle", "invalid_aisle", f"aisle: 1-{AISLE_MAX} printable characters"))
+    if captured_at is not None:
+        latest = (now or datetime.now(UTC)) + CAPTURE_SLACK
+        if captured_at.tzinfo is None or not EARLIEST_CAPTURE <= captured_at <= latest:
+            problems.append(FieldProblem("captured_at", "invalid_captured_at",
+                                         "captured_at: an ISO 8601 time with its UTC offset, "
+                                         "between 2000-01-01 and tomorrow"))
+    if mode is not None and mode not in MODES:
+        problems.append(FieldProblem("mode", "invalid_mode", f"mode: one of {', '.join(MODES)}"))
+    if idempotency_key is not None and not 1 <= len(idempotency_key) <= IDEMPOTENCY_KEY_MAX:
+        problems.append(FieldProblem("Idempotency-Key", "invalid_idempotency_key",
+                                     f"Idempotency-Key: 1-{IDEMPOTENCY_KEY_MAX} characters"))
+    return problems
 
 
 def submit_audit(factory: sessionmaker[Session], store: PhotoStore, settings: Settings, *, tenant_id: str,
-                 store_id: str, aisle: str | None, captured_at: str | None, idempotency_key: str | None,
+                 store_id: str, aisle: str | None, captured_at: datetime | None, idempotency_key: str | None,
                  photos: list[bytes], mode: str | None = None) -> Submission:
+    problems = check_fields(store_id, aisle, captured_at, mode, idempotency_key)
+    if problems:
+        raise Invalid(problems)
+    types = check_photos(photos, settings)
     mode = mode or DEFAULT_MODE
-    if mode not in MODES:
-        raise ApiError(422, "invalid_mode", f"mode: one of {', '.join(MODES)}")
-    if not store_id or not _ID.match(store_id):
-        raise ApiError(422, "invalid_store_id", "store_id: 1-64 letters, digits, '.', '_' or '-'")
-    if aisle is not None and (len(aisle) > 64 or not aisle.isprintable()):
-        raise ApiError(422, "invalid_aisle", "aisle: at most 64 printable characters")
-    if idempotency_key is not None and not 1 <= len(idempotency_key) <= 128:
-        raise ApiError(422, "invalid_idempotency_key", "Idempotency-Key: 1-128 characters")
-    if not photos:
-        raise ApiError(422, "no_photos", "send one or more files in the multipart field 'photos'")
-    if len(photos) > settings.max_photos_per_audit:
-        raise ApiError(413, "too_many_photos", f"at most {settings.max_photos_per_audit} photos per audit")
-    when = parse_captured_at(captured_at)
-    types = [validate_photo(p, settings, i) for i, p in enumerate(photos)]
     digests = [hashlib.sha256(p).hexdigest() for p in photos]
     request_hash = hashlib.sha256(
-        "\n".join([store_id, aisle or "", when.isoformat() if when else "", mode, *digests]).encode()
+        "\n".join([store_id, aisle or "", captured_at.isoformat() if captured_at else "", mode, *digests]).encode()
     ).hexdigest()
 
     if idempotency_key:
@@ -102,31 +133,45 @@ def submit_audit(factory: sessionmaker[Session], store: PhotoStore, settings: Se
 
     audit_id = uuid.uuid4()
     job_ids = [uuid.uuid4() for _ in photos]
-    day = when or datetime.now(UTC)
-    keys = [PhotoStore.key_for(tenant_id, store_id, day, str(j)) for j in job_ids]
-    for key, data, ctype in zip(keys, photos, types, strict=True):
-        store.put(key, data, ctype)
+    day = captured_at or datetime.now(UTC)
+    keys = [PhotoStore.key_for(tenant_id, store_id, day, str(j), t) for j, t in zip(job_ids, types, strict=True)]
+    put: list[str] = []
     try:
         with factory() as session, session.begin():
             session.add(Audit(id=audit_id, tenant_id=tenant_id, store_id=store_id, aisle=aisle,
-                              captured_at=when, idempotency_key=idempotency_key, request_hash=request_hash))
-            session.flush()
+                              captured_at=captured_at, idempotency_key=idempotency_key,
+                              request_hash=request_hash, status=AuditStatus.QUEUED))
+            session.flush()  # a concurrent request with the same key stops here, before any put
             for i, (job_id, key, data, digest) in enumerate(zip(job_ids, keys, photos, digests, strict=True)):
                 h = read_header(data)
                 session.add(Job(id=job_id, tenant_id=tenant_id, audit_id=audit_id, position=i, photo_key=key,
                                 photo_sha256=digest, photo_bytes=len(data), width=h.width, height=h.height,
                                 queue="audits", mode=mode, status=JobStatus.QUEUED))
+            session.flush()
+            for key, data, ctype in zip(keys, photos, types, strict=True):
+                store.put(key, data, ctype)
+                put.append(key)
     except IntegrityError:
+        _forget(store, put)
         # the same Idempotency-Key committed by a concurrent request: answer with that audit
         if idempotency_key:
             earlier = _find_by_key(factory, tenant_id, idempotency_key, request_hash)
             if earlier:
                 return earlier
         raise
-    return Submission(audit_id, job_ids, created=True, queued=list(job_ids))
+    except BaseException:
+        _forget(store, put)  # rolled back: no row points at these photos
+        raise
+    return Submission(audit_id, job_ids, created=True, queued=[(j, "audits") for j in job_ids])
 
 
-def _find_by_key(factory, tenant_id: str, key: str, request_hash: str) -> Submission | None:
+def _forget(store: PhotoStore, keys: list[str]) -> None:
+    for key in keys:
+        with contextlib.suppress(Exception):  # best effort: the request is failing anyway
+            store.delete(key)
+
+
+def _find_by_key(factory: sessionmaker[Session], tenant_id: str, key: str, request_hash: str) -> Submission | None:
     with factory() as session:
         audit = session.execute(
             select(Audit).where(Audit.tenant_id == tenant_id, Audit.idempotency_key == key)
@@ -134,95 +179,58 @@ def _find_by_key(factory, tenant_id: str, key: str, request_hash: str) -> Submis
         if audit is None:
             return None
         if audit.request_hash != request_hash:
-            raise ApiError(422, "idempotency_key_reused",
-                           "this Idempotency-Key was used for a different request")
-        jobs = session.execute(select(Job.id).where(Job.audit_id == audit.id).order_by(Job.position)).scalars()
-        return Submission(audit.id, list(jobs), created=False)
+            raise Invalid.one("Idempotency-Key", "idempotency_key_reused",
+                              "this Idempotency-Key was used for a different request")
+        jobs = session.execute(select(Job.id, Job.queue, Job.status).where(Job.audit_id == audit.id)
+                               .order_by(Job.position)).all()
+        # jobs still queued are sent again: the first request may have failed to enqueue them
+        # (broker down); a duplicate message costs the worker one skipped lookup
+        return Submission(audit.id, [j.id for j in jobs], created=False,
+                          queued=[(j.id, j.queue) for j in jobs if j.status == JobStatus.QUEUED])
 
 
-# --- reading state ------------------------------------------------------------------
+# --- an audit's status, kept with its jobs ------------------------------------------------
 
-def _iso(dt: datetime | None) -> str | None:
-    return dt.isoformat() if dt else None
-
-
-def _parse_id(value: str, what: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(value)
-    except ValueError as exc:
-        raise ApiError(404, f"{what}_not_found", f"no {what} {value}") from exc
-
-
-def get_job_row(session: Session, tenant_id: str, job_id: str) -> Job:
-    job = session.get(Job, _parse_id(job_id, "job"))
-    if job is None or job.tenant_id != tenant_id:  # another tenant's job does not exist for you
-        raise ApiError(404, "job_not_found", f"no job {job_id}")
-    return job
+_AUDIT_STATUS = text("""
+    UPDATE audits SET status = s.status, finished_at = s.finished_at FROM (
+        SELECT audit_id,
+               CASE WHEN count(*) FILTER (WHERE status IN ('queued', 'running')) > 0 THEN
+                        CASE WHEN count(*) FILTER (WHERE status <> 'queued') > 0 THEN 'running' ELSE 'queued' END
+                    WHEN count(*) FILTER (WHERE status = 'failed') = count(*) THEN 'failed'
+                    WHEN count(*) FILTER (WHERE status = 'failed') > 0 THEN 'partial'
+                    ELSE 'done' END AS status,
+               CASE WHEN count(*) FILTER (WHERE status IN ('queued', 'running')) = 0
+                    THEN max(finished_at) END AS finished_at
+        FROM jobs WHERE audit_id = ANY(:ids) GROUP BY audit_id) AS s
+    WHERE audits.id = s.audit_id AND audits.status IS DISTINCT FROM s.status
+    RETURNING audits.id, audits.status
+""")
 
 
-def latest_result(session: Session, job: Job) -> Result | None:
-    if job.model_version is None:
-        return None
-    return session.execute(
-        select(Result).where(Result.job_id == job.id, Result.model_version == job.model_version)
-    ).scalar_one_or_none()
+def refresh_audit_status(session: Session, audit_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """Recompute the status of these audits from their jobs, inside the caller's transaction.
+
+    The audits are locked first (in id order, so two batches never deadlock): a batch that
+    finishes the other jobs of the same audit waits for this commit, and its own statement
+    then sees them. Without the lock, two batches finishing an audit's last two jobs at
+    once would each see the other's job running and leave the audit ``running`` forever.
+    Returns the audits whose status changed, with the new status.
+    """
+    if not audit_ids:
+        return {}
+    ids = sorted(audit_ids)
+    session.execute(select(Audit.id).where(Audit.id.in_(ids)).order_by(Audit.id).with_for_update())
+    return {row.id: row.status for row in session.execute(_AUDIT_STATUS, {"ids": ids})}
 
 
-def job_view(session: Session, job: Job, with_detections: bool = True) -> dict:
-    view: dict = {
-        "id": str(job.id),
-        "audit_id": str(job.audit_id),
-        "status": job.status,
-        "mode": job.mode,
-        "photo": {"bytes": job.photo_bytes, "width": job.width, "height": job.height, "sha256": job.photo_sha256},
-        "model_version": job.model_version,
-        "timings": {"queued_at": _iso(job.queued_at), "started_at": _iso(job.started_at),
-                    "finished_at": _iso(job.finished_at)},
-        "attempts": job.attempts,
-    }
-    if job.status == JobStatus.FAILED:
-        view["failure"] = {"code": job.failure_code, "reason": job.failure_reason}
-    result = latest_result(session, job)
-    if result is not None:
-        view["counts"] = result.counts
-        view["detection_count"] = result.detection_count
-        view["timings"]["worker_ms"] = result.timings_ms
-        view["batch"] = {"id": result.batch_id, "size": result.batch_size}
-        if with_detections:
-            rows = session.execute(
-                select(Detection).where(Detection.result_id == result.id).order_by(Detection.id)
-            ).scalars()
-            view["detections"] = [
-                {"class": d.class_name, "confidence": round(d.confidence, 4),
-                 "box": [round(d.x1, 1), round(d.y1, 1), round(d.x2, 1), round(d.y2, 1)]}
-                for d in rows
-            ]
-    return view
+def expected_wait_s(session: Session, queue: str, window_s: int = 600) -> int:
+    """A polling hint: the median time recent jobs of ``queue`` took from queued to finished.
 
-
-def audit_view(session: Session, tenant_id: str, audit_id: str) -> dict:
-    audit = session.get(Audit, _parse_id(audit_id, "audit"))
-    if audit is None or audit.tenant_id != tenant_id:
-        raise ApiError(404, "audit_not_found", f"no audit {audit_id}")
-    jobs = session.execute(select(Job).where(Job.audit_id == audit.id).order_by(Job.position)).scalars().all()
-    job_views = [job_view(session, j, with_detections=False) for j in jobs]
-    totals: dict[str, int] = {}
-    for v in job_views:
-        for name, n in v.get("counts", {}).items():
-            totals[name] = totals.get(name, 0) + n
-    statuses = {j.status for j in jobs}
-    if statuses <= set(JobStatus.FINAL):
-        status = "done" if JobStatus.FAILED not in statuses else ("failed" if statuses == {JobStatus.FAILED}
-                                                                   else "partial")
-    else:
-        status = "running" if statuses & {JobStatus.RUNNING, JobStatus.DONE, JobStatus.FAILED} else "queued"
-    return {
-        "id": str(audit.id),
-        "store_id": audit.store_id,
-        "aisle": audit.aisle,
-        "captured_at": _iso(audit.captured_at),
-        "created_at": _iso(audit.created_at),
-        "status": status,
-        "counts": dict(sorted(totals.items())),
-        "jobs": job_views,
-    }
+    Clamped to 1-60 s; 1 s when nothing finished recently (an idle farm answers fast).
+    """
+    since = datetime.now(UTC) - timedelta(seconds=window_s)
+    median = session.execute(
+        select(func.percentile_cont(0.5).within_group(func.extract("epoch", Job.finished_at - Job.queued_at)))
+        .where(Job.queue == queue, Job.finished_at > since)
+    ).scalar()
+    return max(1, min(60, round(float(median)))) if median is not None else 1

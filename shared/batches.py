@@ -19,6 +19,7 @@ from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared.audits import refresh_audit_status
 from shared.detector import Detection as Found
 from shared.detector import Detector, counts_of
 from shared.imaging import PhotoError
@@ -67,8 +68,8 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
     # 1. claim: jobs not final, or final for an older model version (a re-scan)
     with factory() as session, session.begin():
         rows = session.execute(
-            select(Job.id, Job.tenant_id, Job.photo_key, Job.mode, Job.queue, Job.status, Job.model_version,
-                   Job.attempts)
+            select(Job.id, Job.tenant_id, Job.audit_id, Job.photo_key, Job.mode, Job.queue, Job.status,
+                   Job.model_version, Job.attempts)
             .where(Job.id.in_(_ids(job_ids)))
             .with_for_update(skip_locked=True)
         ).all()
@@ -85,6 +86,7 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
                 .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1,
                         started_at=datetime.now(UTC))
             )
+            refresh_audit_status(session, {r.audit_id for r in todo})
     if not todo:
         return report
     t1 = time.perf_counter()
@@ -122,6 +124,8 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
                 log.warning("job %s: transient error, will retry: %r", jid, outcome)
                 session.execute(update(Job).where(Job.id == row.id).values(status=JobStatus.QUEUED))
                 report.retry.append(Retry(jid, row.queue, row.attempts + 1))
+        # the audit's status changes in the same commit as its jobs (its last job finishing included)
+        refresh_audit_status(session, {r.audit_id for r in todo})
     report.timings_ms = {**timings, "write": (time.perf_counter() - t3) * 1e3,
                          "total": (time.perf_counter() - t0) * 1e3}
     return report

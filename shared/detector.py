@@ -29,8 +29,12 @@ class Detection:
 
     def to_dict(self) -> dict:
         """The public shape, as the API and `shelfwatch detect --json` show it."""
-        return {"class": self.class_name, "confidence": round(self.confidence, 4),
-                "box": [round(v, 1) for v in self.box]}
+        return detection_json(self.class_name, self.confidence, self.box)
+
+
+def detection_json(class_name: str, confidence: float, box: tuple[float, float, float, float]) -> dict:
+    """The one place the public detection JSON is built (API, `shelfwatch detect`)."""
+    return {"class": class_name, "confidence": round(confidence, 4), "box": [round(v, 1) for v in box]}
 
 
 @dataclass(frozen=True)

@@ -20,11 +20,24 @@ class FieldProblem:
 
 
 class DomainError(Exception):
-    code = "error"
+    """An error with a stable code; ``problems`` lists each field's problem where there are several."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, problems: list[FieldProblem] | None = None,
+                 retry_after_s: int | None = None):
         super().__init__(message)
         self.code, self.message = code, message
+        self.problems: list[FieldProblem] = problems or []
+        self.retry_after_s = retry_after_s  # when trying again later may succeed
+
+    @classmethod
+    def with_problems(cls, problems: list[FieldProblem]) -> DomainError:
+        """One error for several problems: the first one's code, every message."""
+        if not problems:
+            raise ValueError("with_problems needs at least one problem")
+        first = problems[0]
+        message = first.message if len(problems) == 1 else \
+            f"{len(problems)} problems: " + "; ".join(p.message for p in problems)
+        return cls(first.code, message, problems)
 
 
 class NotFound(DomainError):
@@ -35,12 +48,8 @@ class Invalid(DomainError):
     """The request is well-formed but its values are not acceptable; lists every problem at once."""
 
     def __init__(self, problems: list[FieldProblem]):
-        if not problems:
-            raise ValueError("Invalid needs at least one problem")
-        first = problems[0]
-        super().__init__(first.code, first.message if len(problems) == 1
-                         else f"{len(problems)} problems: " + "; ".join(p.message for p in problems))
-        self.problems = problems
+        made = DomainError.with_problems(problems)
+        super().__init__(made.code, made.message, problems)
 
     @classmethod
     def one(cls, field: str, code: str, message: str) -> Invalid:
@@ -63,5 +72,4 @@ class Unavailable(DomainError):
     """A dependency (broker, database, object storage) is down; the caller may retry."""
 
     def __init__(self, code: str, message: str, retry_after_s: int = 5):
-        super().__init__(code, message)
-        self.retry_after_s = retry_after_s
+        super().__init__(code, message, retry_after_s=retry_after_s)

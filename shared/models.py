@@ -38,6 +38,16 @@ class JobStatus:
     FINAL = (DONE, FAILED)
 
 
+class AuditStatus:
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    PARTIAL = "partial"  # finished, some photos failed
+    FAILED = "failed"  # finished, every photo failed
+    ALL = (QUEUED, RUNNING, DONE, PARTIAL, FAILED)
+    FINAL = (DONE, PARTIAL, FAILED)
+
+
 class Tenant(Base):
     __tablename__ = "tenants"
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -68,7 +78,10 @@ class Audit(Base):
     captured_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     idempotency_key: Mapped[str | None] = mapped_column(String(128))
     request_hash: Mapped[str] = mapped_column(String(64))
+    # queued | running | done | partial | failed: kept by the worker with its jobs (AuditStatus)
+    status: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Job(Base):

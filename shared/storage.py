@@ -16,6 +16,8 @@ from botocore.exceptions import ClientError
 
 from shared.settings import Settings
 
+EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
 
 class PhotoStore:
     def __init__(self, settings: Settings):
@@ -31,8 +33,9 @@ class PhotoStore:
         )
 
     @staticmethod
-    def key_for(tenant_id: str, store_id: str, day: datetime, job_id: str) -> str:
-        return f"{tenant_id}/{store_id}/{day:%Y/%m/%d}/{job_id}.jpg"
+    def key_for(tenant_id: str, store_id: str, day: datetime, job_id: str, content_type: str = "image/jpeg") -> str:
+        """``tenant/store/YYYY/MM/DD/job.ext``, the extension of the photo's real format."""
+        return f"{tenant_id}/{store_id}/{day:%Y/%m/%d}/{job_id}.{EXTENSIONS.get(content_type, 'bin')}"
 
     def ensure_bucket(self) -> None:
         try:
@@ -45,6 +48,9 @@ class PhotoStore:
 
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self._client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
+
+    def delete(self, key: str) -> None:
+        self._client.delete_object(Bucket=self.bucket, Key=key)
 
     def get(self, key: str) -> bytes:
         return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()

@@ -1,0 +1,131 @@
+"""Audit and job routes: submit, poll, list, the annotated photo."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Response, jsonify, url_for
+from flask_openapi3 import OpenAPI, Tag
+
+from api.app import Services, principal
+from api.contract import problem_response, route
+from api.schemas import (
+    AuditAccepted,
+    AuditList,
+    AuditOut,
+    AuditPath,
+    AuditQuery,
+    JobList,
+    JobOut,
+    JobPath,
+    SubmitForm,
+    SubmitHeaders,
+)
+from shared import views
+from shared.annotate import annotated_jpeg
+from shared.audits import expected_wait_s, submit_audit
+from shared.celery_app import enqueue
+from shared.errors import Conflict, Unavailable
+from shared.models import AuditStatus, JobStatus
+
+AUDITS = Tag(name="audits", description="submit shelf photos and follow them")
+JOBS = Tag(name="jobs", description="one photo's result")
+_RETRY = {"description": "seconds until the next poll is worth making", "schema": {"type": "integer"}}
+JPEG = {"description": "the photo (at most 1600 px on its long side) with its boxes drawn",
+        "content": {"image/jpeg": {"schema": {"type": "string", "format": "binary"}}}}
+
+
+class WaitHint:
+    """``Retry-After`` for pollers: the recent queue-to-finish time, read at most every 5 s."""
+
+    def __init__(self, services: Services, ttl_s: float = 5.0):
+        self.services, self.ttl_s = services, ttl_s
+        self._value, self._at = 1, -ttl_s
+
+    def seconds(self) -> int:
+        now = time.monotonic()
+        if now - self._at >= self.ttl_s:
+            with self.services.factory() as session:
+                self._value = expected_wait_s(session, "audits")
+            self._at = now
+        return self._value
+
+
+def register(app: OpenAPI, services: Services) -> None:
+    hint = WaitHint(services)
+
+    @route(app, "post", "/v1/audits", "submit", ok={202: AuditAccepted, 200: AuditAccepted},
+           errors=(413, 422, 503), consumes="multipart/form-data", tags=[AUDITS], summary="Submit an audit",
+           description="One audit of one store section: 1..N shelf photos. Answers 202 with the audit's "
+                       "URL and each job's; 200 (`replayed: true`) when the Idempotency-Key matched an "
+                       "earlier audit.")
+    def submit(form: SubmitForm, header: SubmitHeaders) -> tuple[Response, int, dict[str, str]]:
+        sub = submit_audit(
+            services.factory, services.store, services.settings, tenant_id=principal().tenant_id,
+            store_id=form.store_id, aisle=form.aisle, captured_at=form.captured_at,
+            idempotency_key=header.idempotency_key, photos=[f.read() for f in form.photos], mode=form.mode)
+        try:
+            for job_id, queue in sub.queued:  # only after the audit and its jobs are committed
+                enqueue(services.celery, str(job_id), queue=queue)
+        except Exception as exc:
+            # the audit is committed: resending the request with the same Idempotency-Key
+            # enqueues its jobs again, and the reaper would find them anyway
+            raise Unavailable("broker_unavailable", "the audit is stored but its photos could not be queued; "
+                              "send the same request again with the same Idempotency-Key",
+                              retry_after_s=5) from exc
+        url = url_for("get_audit", audit_id=str(sub.audit_id), _external=True)
+        body = {"audit_id": str(sub.audit_id), "url": url, "status_url": url,
+                "jobs": [{"id": str(j), "url": url_for("get_job", job_id=str(j), _external=True)}
+                         for j in sub.job_ids],
+                "job_ids": [str(j) for j in sub.job_ids], "replayed": not sub.created}
+        return jsonify(body), 202 if sub.created else 200, {"Location": url, "Retry-After": str(hint.seconds())}
+
+    @route(app, "get", "/v1/audits", "read", ok={200: AuditList}, errors=(422,), tags=[AUDITS],
+           summary="List audits", description="Newest first; pass `next_cursor` back as `cursor` for the "
+                                              "next page.")
+    def list_audits(query: AuditQuery) -> Response:
+        with services.factory() as session:
+            items, cursor = views.list_audits(
+                session, principal().tenant_id, store_id=query.store_id, status=query.status, since=query.since,
+                until=query.until, limit=query.limit, cursor=query.cursor)
+        return jsonify({"items": items, "next_cursor": cursor})
+
+    @route(app, "get", "/v1/audits/<audit_id>", "read", ok={200: AuditOut}, errors=(404,), tags=[AUDITS],
+           summary="An audit: status, progress, summed counts and each job")
+    def get_audit(path: AuditPath) -> Response:
+        with services.factory() as session:
+            audit = views.audit_view(session, principal().tenant_id, path.audit_id)
+        resp = jsonify(audit)
+        if audit["status"] not in AuditStatus.FINAL:
+            resp.headers["Retry-After"] = str(hint.seconds())
+        return resp
+
+    @route(app, "get", "/v1/audits/<audit_id>/jobs", "read", ok={200: JobList}, errors=(404,), tags=[AUDITS],
+           summary="The jobs of an audit, in photo order")
+    def audit_jobs(path: AuditPath) -> Response:
+        with services.factory() as session:
+            audit = views.get_audit(session, principal().tenant_id, path.audit_id)
+            return jsonify({"items": views.jobs_of(session, audit)})
+
+    @route(app, "get", "/v1/jobs/<job_id>", "read", ok={200: JobOut}, errors=(404,), tags=[JOBS],
+           summary="A job: status, counts, detections, timings")
+    def get_job(path: JobPath) -> Response:
+        with services.factory() as session:
+            job = views.job_with_detections(session, principal().tenant_id, path.job_id)
+        resp = jsonify(job)
+        if job["status"] not in JobStatus.FINAL:
+            resp.headers["Retry-After"] = str(hint.seconds())
+        return resp
+
+    @route(app, "get", "/v1/jobs/<job_id>/annotated.jpg", "read",
+           ok={200: JPEG, 409: problem_response(409, Retry_After=_RETRY)}, errors=(404,), tags=[JOBS],
+           summary="The photo with its detections drawn")
+    def annotated(path: JobPath) -> Response:
+        with services.factory() as session:
+            job = views.job_with_detections(session, principal().tenant_id, path.job_id)
+            photo_key = views.get_job(session, principal().tenant_id, path.job_id).photo_key
+        if job["status"] != JobStatus.DONE:
+            raise Conflict("job_not_done", f"job {path.job_id} is {job['status']}; its photo has no boxes yet",
+                           retry_after_s=hint.seconds() if job["status"] not in JobStatus.FINAL else None)
+        boxes = [tuple(d["box"]) for d in job.get("detections", [])]
+        return Response(annotated_jpeg(services.store.get(photo_key), boxes), mimetype="image/jpeg")

@@ -1,0 +1,78 @@
+"""Routes about the service itself: health, readiness, metrics, the spec and its docs page.
+
+The docs page is Swagger UI from the ``flask-openapi3-swagger`` package, served from the
+package's own files: no CDN, so it works on a closed network.
+"""
+
+from __future__ import annotations
+
+from importlib import resources
+
+from flask import Blueprint, Response, jsonify
+from flask_openapi3 import OpenAPI, Tag
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from api.app import Services
+from api.contract import finish, route
+from api.schemas import Health, Readiness
+from shared.db import ping
+
+META = Tag(name="service", description="health, readiness, metrics and this document")
+SWAGGER_ASSETS = resources.files("flask_openapi3_swagger") / "templates" / "swagger"
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>ShelfWatch API</title>
+<link rel="stylesheet" href="/docs/assets/css/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/assets/js/swagger-ui-bundle.js"></script>
+<script>window.onload = () => { window.ui = SwaggerUIBundle({url: "/v1/openapi.json", dom_id: "#swagger-ui"}); };
+</script></body></html>
+"""
+
+
+def register(app: OpenAPI, services: Services) -> None:
+    @route(app, "get", "/healthz", None, ok={200: Health}, tags=[META], summary="Liveness: the process answers")
+    def healthz() -> Response:
+        return jsonify({"status": "ok"})
+
+    def ping_broker() -> None:
+        with services.celery.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1)
+
+    @route(app, "get", "/readyz", None, ok={200: Readiness, 503: Readiness}, tags=[META],
+           summary="Readiness: the database, object storage and broker answer")
+    def readyz() -> tuple[Response, int]:
+        checks = {}
+        for name, check in (("database", lambda: ping(services.engine)), ("object_storage", services.store.ping),
+                            ("broker", ping_broker)):
+            try:
+                check()
+                checks[name] = "ok"
+            except Exception as exc:  # noqa: BLE001 - readiness reports a failure, it does not raise
+                checks[name] = f"error: {type(exc).__name__}"
+        ok = all(v == "ok" for v in checks.values())
+        return jsonify({"status": "ok" if ok else "unavailable", "checks": checks}), 200 if ok else 503
+
+    @route(app, "get", "/metrics", None, ok={200: {"description": "Prometheus text format",
+                                                   "content": {"text/plain": {"schema": {"type": "string"}}}}},
+           tags=[META], summary="Prometheus metrics of this process")
+    def metrics() -> Response:
+        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+
+    @route(app, "get", "/v1/openapi.json", None, ok={200: {"description": "this document",
+                                                           "content": {"application/json": {"schema": {}}}}},
+           tags=[META], summary="The OpenAPI 3.1 document of this API")
+    def openapi_json() -> Response:
+        return jsonify(spec(app))
+
+    docs = Blueprint("docs", __name__, static_folder=str(SWAGGER_ASSETS), static_url_path="/docs/assets")
+
+    @docs.get("/docs")
+    def docs_page() -> Response:
+        return Response(DOCS_PAGE, mimetype="text/html")
+
+    app.register_blueprint(docs)
+
+
+def spec(app: OpenAPI) -> dict:
+    """The served document (also committed as docs/openapi.json; a test keeps them equal)."""
+    return finish(app.api_doc)

@@ -1,0 +1,238 @@
+"""The request and response schemas of API v1, declared once (pydantic).
+
+flask-openapi3 validates requests from these and writes them into the OpenAPI spec;
+the tests validate every response they receive against that spec. Field constraints
+come from the domain (``shared.audits``) so the schema and the domain agree.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from flask_openapi3 import FileStorage
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from shared.audits import AISLE_MAX, IDEMPOTENCY_KEY_MAX, STORE_ID_PATTERN
+from shared.keys import SCOPES
+from shared.models import AuditStatus
+from shared.registry import MODES
+from shared.views import MAX_PAGE
+
+Scope = Literal["submit", "read", "admin"]
+assert set(SCOPES) == {"submit", "read", "admin"}  # noqa: S101 - the Literal above must follow shared.keys
+
+_RETRY_AFTER = {"description": "seconds until the next poll is worth making", "schema": {"type": "integer"}}
+_LOCATION = {"description": "the audit's URL", "schema": {"type": "string", "format": "uri"}}
+
+
+def _headers(**headers: dict) -> ConfigDict:
+    """A response model whose response also carries these headers (declared in the spec)."""
+    return ConfigDict(openapi_extra={"headers": {name.replace("_", "-"): h for name, h in headers.items()}})
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+class FieldError(BaseModel):
+    field: str = Field(description="the request field, header or photo (photos[i]) at fault")
+    code: str = Field(description="stable, machine-readable")
+    message: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details, plus a stable ``code`` and every field problem at once."""
+
+    type: str = Field(description="a URI naming the kind of problem (its code)")
+    title: str
+    status: int
+    detail: str
+    code: str = Field(description="stable, machine-readable; see the README's error table")
+    errors: list[FieldError] = Field(default_factory=list, description="every problem with the request's fields")
+
+
+# --- audits ---------------------------------------------------------------------------------
+
+class SubmitForm(BaseModel):
+    """``multipart/form-data``: one audit of one store section, 1..N photos."""
+
+    model_config = ConfigDict(coerce_numbers_to_str=True)
+
+    photos: list[FileStorage] = Field(description="JPEG, PNG or WebP files, one per shelf photo")
+    store_id: str = Field(pattern=STORE_ID_PATTERN, max_length=64, description="the store; part of the photo's key")
+    aisle: str | None = Field(None, min_length=1, max_length=AISLE_MAX, description="the aisle or section")
+    captured_at: AwareDatetime | None = Field(None, description="when the photos were taken (ISO 8601 with offset)")
+    mode: Literal["fast", "accurate"] | None = Field(None, description="default accurate")
+
+
+assert set(MODES) == {"fast", "accurate"}  # noqa: S101 - the Literal above must follow shared.registry
+
+
+class SubmitHeaders(BaseModel):
+    idempotency_key: str | None = Field(None, alias="Idempotency-Key", min_length=1, max_length=IDEMPOTENCY_KEY_MAX,
+                                        description="resending with the same key never makes a second audit")
+
+
+class JobLink(BaseModel):
+    id: str
+    url: str
+
+
+class AuditAccepted(BaseModel):
+    model_config = _headers(Location=_LOCATION, Retry_After=_RETRY_AFTER)
+
+    audit_id: str
+    url: str = Field(description="poll this for the audit's status and counts")
+    jobs: list[JobLink]
+    job_ids: list[str] = Field(description="the jobs' ids in photo order (also in ``jobs``)")
+    status_url: str = Field(description="the same as ``url`` (kept for older clients)")
+    replayed: bool = Field(description="true: an earlier request with this Idempotency-Key made this audit")
+
+
+class Photo(BaseModel):
+    bytes: int
+    width: int
+    height: int
+    sha256: str
+
+
+class JobTimings(BaseModel):
+    queued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    queue_wait_ms: float | None = Field(None, description="started_at - queued_at")
+    worker_ms: dict[str, float] | None = Field(
+        None, description="the worker's batch stages: claim, fetch (S3), detect_per_photo")
+
+
+class Failure(BaseModel):
+    code: str | None
+    reason: str | None
+
+
+class BatchInfo(BaseModel):
+    id: str
+    size: int
+
+
+class DetectionOut(BaseModel):
+    class_: str = Field(alias="class")
+    confidence: float
+    box: list[float] = Field(min_length=4, max_length=4, description="x1, y1, x2, y2 in the photo's pixels")
+
+
+class JobOut(BaseModel):
+    model_config = _headers(Retry_After=_RETRY_AFTER | {"description": "while the job is queued or running"})
+
+    id: str
+    audit_id: str
+    status: Literal["queued", "running", "done", "failed"]
+    mode: str
+    photo: Photo
+    model_version: str | None
+    timings: JobTimings
+    attempts: int
+    failure: Failure | None = None
+    counts: dict[str, int] | None = None
+    detection_count: int | None = None
+    batch: BatchInfo | None = None
+    detections: list[DetectionOut] | None = Field(None, description="only on GET /v1/jobs/{id}")
+
+
+AuditStatusName = Literal["queued", "running", "done", "partial", "failed"]
+assert set(AuditStatus.ALL) == {"queued", "running", "done", "partial", "failed"}  # noqa: S101
+
+
+class AuditSummary(BaseModel):
+    id: str
+    store_id: str
+    aisle: str | None
+    status: AuditStatusName
+    captured_at: datetime | None
+    created_at: datetime | None
+    finished_at: datetime | None
+
+
+class Progress(BaseModel):
+    total: int
+    done: int
+    failed: int
+    pending: int
+
+
+class AuditOut(AuditSummary):
+    model_config = _headers(Retry_After=_RETRY_AFTER | {"description": "while the audit is queued or running"})
+
+    counts: dict[str, int]
+    progress: Progress
+    jobs: list[JobOut]
+
+
+class AuditPath(BaseModel):
+    audit_id: str
+
+
+class JobPath(BaseModel):
+    job_id: str
+
+
+class AuditQuery(BaseModel):
+    store_id: str | None = Field(None, max_length=64)
+    status: AuditStatusName | None = None
+    since: AwareDatetime | None = Field(None, description="created at or after")
+    until: AwareDatetime | None = Field(None, description="created before")
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page")
+
+
+class AuditList(BaseModel):
+    items: list[AuditSummary]
+    next_cursor: str | None = Field(description="null on the last page")
+
+
+class JobList(BaseModel):
+    items: list[JobOut]
+
+
+# --- keys -----------------------------------------------------------------------------------
+
+class KeyCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    scopes: list[Scope] = Field(default_factory=lambda: ["submit", "read"], min_length=1)
+    expires_in_days: float | None = Field(None, gt=0, le=3650)
+    name: str | None = Field(None, min_length=1, max_length=64)
+
+
+class KeyOut(BaseModel):
+    prefix: str
+    tenant: str
+    name: str | None
+    scopes: list[Scope]
+    created_at: datetime | None
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class KeyCreated(KeyOut):
+    key: str = Field(description="the secret key: shown only in this response")
+
+
+class KeyList(BaseModel):
+    items: list[KeyOut]
+
+
+class KeyPath(BaseModel):
+    prefix: str = Field(max_length=16)
+
+
+# --- health ---------------------------------------------------------------------------------
+
+class Health(BaseModel):
+    status: str
+
+
+class Readiness(BaseModel):
+    status: Literal["ok", "unavailable"]
+    checks: dict[str, str]
+
