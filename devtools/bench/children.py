@@ -3,7 +3,7 @@
 Every engine (ShelfWatch FP32/INT8, Ultralytics, OpenVINO) at every thread count runs in
 its own process, pinned to given cores before anything heavy is imported: a runtime's
 thread pool, allocator and caches then cannot leak into the next measurement, and all
-engines get exactly the same cores. The parent (``bench_engine``) writes a spec JSON,
+engines get exactly the same cores. The parent (``devtools.bench.engine``) writes a spec JSON,
 the child writes a result JSON.
 
 Timing is always from JPEG bytes in memory (decode and resize count, file reads do not),
@@ -12,6 +12,7 @@ unless the key says ``model_only``.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -20,70 +21,14 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
-# --- timing helpers -------------------------------------------------------------------
+from devtools.bench.timing import big_photos, model_only, stats_ms, time_calls, time_chunks
 
-def stats_ms(samples_s: list[float]) -> dict:
-    """Median and p95 (nearest rank) of durations given in seconds, as ms."""
-    ms = sorted(s * 1e3 for s in samples_s)
-    p95 = ms[min(len(ms) - 1, max(0, math.ceil(0.95 * len(ms)) - 1))]
-    return {"median": round(statistics.median(ms), 2), "p95": round(p95, 2), "n": len(ms)}
-
-
-def time_chunks(run: Callable[[list[bytes]], object], photos: list[bytes], batch: int) -> dict:
-    """Images/s and per-call latency of ``run`` over ``photos`` in chunks of ``batch``.
-
-    The first chunk runs once untimed (session warm-up, lazy allocations).
-    """
-    chunks = [photos[i : i + batch] for i in range(0, len(photos), batch)]
-    run(chunks[0])
-    times = []
-    for chunk in chunks:
-        t = time.perf_counter()
-        run(chunk)
-        times.append(time.perf_counter() - t)
-    n = sum(len(c) for c in chunks)
-    return {"images_per_s": round(n / sum(times), 3), "per_image_ms": round(sum(times) * 1e3 / n, 2),
-            "batch_ms": stats_ms(times), "images": n}
-
-
-def time_calls(call: Callable[[], object], runs: int, warmup: int = 2) -> list[float]:
-    for _ in range(warmup):
-        call()
-    out = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        call()
-        out.append(time.perf_counter() - t)
-    return out
-
-
-def model_only(predict: Callable[[np.ndarray], object], x1: np.ndarray, batches: list[int], images: int) -> dict:
-    """Model call alone on a fixed preprocessed photo: ms per call and per image, per batch."""
-    out = {}
-    for b in batches:
-        xb = np.ascontiguousarray(np.repeat(x1, b, axis=0))
-        times = time_calls(lambda xb=xb: predict(xb), runs=max(3, images // b))
-        s = stats_ms(times)
-        out[str(b)] = {**s, "per_image_ms": round(s["median"] / b, 2)}
-    return out
-
-
-def big_photos(real: list[bytes], count: int, long_side: int = 4000) -> list[bytes]:
-    """~12 MP JPEGs (4000×3000) made in memory by upscaling real photos: a phone's full size."""
-    import cv2
-
-    out = []
-    for data in real[:count]:
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
-        h, w = img.shape[:2]
-        size = (long_side, long_side * 3 // 4) if w >= h else (long_side * 3 // 4, long_side)
-        big = cv2.resize(img, size, interpolation=cv2.INTER_CUBIC)
-        out.append(cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes())
-    return out
-
+if TYPE_CHECKING:  # imported for real only after the child is pinned to its cores
+    from shared.detector import Detector
 
 # --- accuracy ---------------------------------------------------------------------------
 
@@ -108,7 +53,7 @@ def map_of(detect: Callable[[bytes], tuple[np.ndarray, np.ndarray, np.ndarray]],
     return {k: m[k] for k in ("map50", "map50_95", "precision", "recall", "count_error", "photos")}
 
 
-def detector_map(det, spec: dict) -> dict:
+def detector_map(det: Detector, spec: dict) -> dict:
     """mAP of a ShelfWatch Detector (its own pre/post-processing), at confidence 0.001."""
     served = det.conf
     det.conf = 0.001
@@ -130,7 +75,7 @@ def run_shelfwatch(spec: dict, real: list[bytes]) -> dict:
 
     det = Detector(Path(spec["model"]), threads=spec["threads"])
     out: dict = {"version": det.version}
-    out["e2e"] = {str(b): time_chunks(lambda c, b=b: det.detect_many(c, batch=b), real, b) for b in spec["batches"]}
+    out["e2e"] = {str(b): time_chunks(functools.partial(det.detect_many, batch=b), real, b) for b in spec["batches"]}
     x1 = det.preprocess(real[0])[0][None]
     out["model_only"] = model_only(det.predict, x1, spec["model_batches"], spec["model_images"])
     if spec.get("stages"):
@@ -144,7 +89,7 @@ def run_shelfwatch(spec: dict, real: list[bytes]) -> dict:
     return out
 
 
-def shelfwatch_stages(det, real: list[bytes]) -> dict:
+def shelfwatch_stages(det: Detector, real: list[bytes]) -> dict:
     """Median ms of each stage at batch 1: where a photo's time goes."""
     from shared.imaging import decode
 
@@ -257,13 +202,12 @@ def model_only_side_by_side(spec: dict, real: list[bytes]) -> dict:
 
     fp32 = Detector(Path(spec["fp32"]), threads=spec["threads"])
     x = fp32.preprocess(real[0])[0][None]
-    calls: dict[str, Callable[[], object]] = {
-        "fp32": lambda: fp32.predict(x),
-        "int8": lambda det=Detector(Path(spec["int8"]), threads=spec["threads"]): det.predict(x),
-    }
+    int8 = Detector(Path(spec["int8"]), threads=spec["threads"])
+    calls: dict[str, Callable[[], object]] = {"fp32": functools.partial(fp32.predict, x),
+                                              "int8": functools.partial(int8.predict, x)}
     try:
         for name, predict in openvino_variants(spec).items():
-            calls[f"openvino_{name}"] = lambda predict=predict: predict(x)
+            calls[f"openvino_{name}"] = functools.partial(predict, x)
     except ImportError:
         pass
     names = list(calls)
@@ -328,7 +272,15 @@ def run_openvino(spec: dict, real: list[bytes]) -> dict:
     default_precision = str(core.get_property("CPU", "INFERENCE_PRECISION_HINT"))
     base = _openvino_base(spec)
     variants = _openvino_configs(spec, caps)
-    det = Detector(Path(spec["fp32"]), threads=1, verify=False)  # pre/post-processing only
+    class OpenVINOModel(Detector):
+        """ShelfWatch's pre- and post-processing around OpenVINO's model call."""
+
+        runtime: Callable[[np.ndarray], np.ndarray]
+
+        def predict(self, batch: np.ndarray) -> np.ndarray:
+            return self.runtime(batch)
+
+    det = OpenVINOModel(Path(spec["fp32"]), threads=1, verify=False)  # its ONNX session is never run
     x1 = det.preprocess(real[0])[0][None]
     out: dict = {"version": ov.__version__, "capabilities": caps, "default_precision": default_precision,
                  "bf16_available": "BF16" in caps, "model_only": {}, "map": {}}
@@ -336,7 +288,7 @@ def run_openvino(spec: dict, real: list[bytes]) -> dict:
         predict = _openvino_predictor(core, path, {**base, **extra})
         out["model_only"][name] = model_only(predict, x1, [1], spec["model_images"])["1"]
         if spec.get("map_images"):
-            det.predict = predict
+            det.runtime = predict
             out["map"][name] = detector_map(det, spec)
     return out
 

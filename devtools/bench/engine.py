@@ -1,7 +1,7 @@
 """Engine benchmark: Ultralytics' predict loop vs ShelfWatch FP32 vs ShelfWatch INT8 vs OpenVINO.
 
 Same model file, same photos, same cores, same threads. Each (engine, thread count) runs
-in its own child process (``bench_children``) pinned to its cores; the ratios are taken
+in its own child process (``devtools.bench.children``) pinned to its cores; the ratios are taken
 between figures measured side by side in one run, because absolute numbers on a shared
 2-core machine move with whatever else runs.
 """
@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import devtools
 from shared.detector import ModelCard
-from shared.settings import ROOT
 
 LABELS = ("ultralytics", "fp32", "int8")  # (a), (b), (c) of the issue
 
@@ -58,8 +58,8 @@ def run_child(spec: dict, name: str, workdir: Path, log: Callable[[str], None], 
            "YOLO_VERBOSE": "False", "PYTHONUNBUFFERED": "1"}
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run([sys.executable, "-m", "devtools.bench.children", str(spec_path), str(out_path)],
-                              env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        cmd = [sys.executable, "-m", "devtools.bench.children", str(spec_path), str(out_path)]
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=timeout)  # noqa: S603 - fixed argument list
     except subprocess.TimeoutExpired:
         log(f"  {name}: timed out after {timeout:.0f} s")
         return {"error": f"timed out after {timeout:.0f} s"}
@@ -72,14 +72,21 @@ def run_child(spec: dict, name: str, workdir: Path, log: Callable[[str], None], 
 
 
 def run_ort_openvino(cfg: EngineConfig, threads: int, x_path: Path, log: Callable[[str], None]) -> dict:
-    """ONNX Runtime's OpenVINO EP from a separate venv (it cannot live beside onnxruntime)."""
+    """ONNX Runtime's OpenVINO EP from a separate venv (it cannot live beside onnxruntime).
+
+    That venv has numpy and onnxruntime-openvino, not this project: the child module
+    (``devtools.bench.openvino``) is found through PYTHONPATH, set to the folder that holds
+    the ``devtools`` package this process imported.
+    """
     spec = {"threads": threads, "cores": cfg.cores.get(threads), "input": str(x_path), "runs": 20,
             "models": {"fp32": str(cfg.fp32), "int8": str(cfg.int8)}}
     spec_path = cfg.workdir / "children" / f"ort-openvino-t{threads}.spec.json"
     spec_path.write_text(json.dumps(spec))
+    env = {**os.environ, "PYTHONPATH": str(Path(devtools.__path__[0]).parent)}
     try:
-        proc = subprocess.run([cfg.ort_openvino_python, str(Path(__file__).with_name("bench_ortov.py")),
-                               str(spec_path)], capture_output=True, text=True, timeout=cfg.timeout)
+        proc = subprocess.run(  # noqa: S603 - the python the user named, running a fixed module
+            [cfg.ort_openvino_python, "-m", "devtools.bench.openvino", str(spec_path)],
+            env=env, capture_output=True, text=True, timeout=cfg.timeout)
         result = json.loads(proc.stdout.strip().splitlines()[-1])
     except (OSError, subprocess.SubprocessError, ValueError, IndexError) as exc:
         log(f"  ort-openvino-t{threads}: FAILED: {exc!r}")
@@ -187,7 +194,7 @@ def aggregate(results: dict[str, dict[int, dict]], cfg: EngineConfig) -> dict:
     # at the thread count where each engine is fastest
     sbs = {t: r for t, r in results.get("side_by_side", {}).items() if "ratios" in r}
     if sbs:
-        top = {k: max(sbs, key=lambda t, k=k: sbs[t]["images_per_s"][k]) for k in LABELS}
+        top = {k: max(sbs, key=lambda t: sbs[t]["images_per_s"][k]) for k in LABELS}
         ips = {k: sbs[top[k]]["images_per_s"][k] for k in LABELS}
         out["images_per_s"] = ips
         out["best_setting"] = {k: {"threads": top[k], "batch": 1} for k in LABELS}

@@ -1,14 +1,20 @@
-"""`shelfwatch bench [--quick] [--json PATH]`: engine, farm and gateway benchmarks in one run.
+"""`shelfwatch-dev bench [--quick] [--json PATH]`: engine, farm and gateway benchmarks in one run.
 
-1. Engine (``bench_engine``): Ultralytics' ``YOLO(model.onnx).predict`` loop, ShelfWatch
+    python -m devtools.bench.main [--quick] [--real-photos DIR] [--json PATH]
+
+1. Engine (``devtools.bench.engine``): Ultralytics' ``YOLO(model.onnx).predict`` loop, ShelfWatch
    FP32 and ShelfWatch INT8 on the same photos from JPEG bytes, same threads and cores;
    model-only times against OpenVINO; mAP50 of each on a fixed synthetic val set.
-2. Farm (``bench_farm``): HTTP submit → S3 → Redis → worker batch → Postgres on real local
+2. Farm (``devtools.bench.farm``): HTTP submit → S3 → Redis → worker batch → Postgres on real local
    services; idle and saturated latency, sustained photos/s and its ratio to the raw
    engine on the same core; gateway submit latency at 32 concurrent clients.
 
 Everything is reported as ratios measured side by side in one run (absolute numbers on a
 shared machine move). Results: printed, written as JSON, and plotted (PNG beside it).
+
+The engine runs on real shelf photos given by ``--real-photos`` (default: ``images/`` of
+the ``REAL_DATA_DIR`` setting); without them it says so and uses synthetic photos.
+Relative paths are relative to the working directory (the repository root under make).
 """
 
 from __future__ import annotations
@@ -23,9 +29,8 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-from shared.settings import REAL_DATA, ROOT
+from shared.settings import Settings
 
-REAL_PHOTOS = REAL_DATA / "images"
 SYNTH_SEED, SYNTH_SIZE, SYNTH_VAL = 11, 640, 20
 
 # (figure, how to read it from the report, target, higher is better)
@@ -41,14 +46,15 @@ TARGETS = [
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="a ~2-minute subset (what `make test` runs)")
-    p.add_argument("--json", type=Path, default=ROOT / "build" / "bench" / "bench.json",
+    p.add_argument("--json", type=Path, default=Path("build/bench/bench.json"),
                    help="where to write the results; the plot goes beside it (.png)")
     p.add_argument("--int8", type=Path, default=None,
-                   help="INT8 model (default: the one models/registry.json serves in accurate mode)")
+                   help="INT8 model (default: the one the registry in MODELS_DIR serves in accurate mode)")
     p.add_argument("--fp32", type=Path, default=None, help="its FP32 original (default: the -fp32 file beside it)")
-    p.add_argument("--real-photos", type=Path, default=REAL_PHOTOS,
-                   help="folder of real shelf JPEGs (read in place, never copied)")
-    p.add_argument("--workdir", type=Path, default=ROOT / "build" / "bench")
+    p.add_argument("--real-photos", type=Path, default=None,
+                   help="folder of real shelf JPEGs, read in place, never copied (default: images/ of the "
+                        "REAL_DATA_DIR setting; without either the engine uses synthetic photos)")
+    p.add_argument("--workdir", type=Path, default=Path("build/bench"))
     p.add_argument("--skip-engine", action="store_true")
     p.add_argument("--skip-farm", action="store_true")
     p.add_argument("--profile", action="store_true", help="also profile the worker with py-spy (farm)")
@@ -68,9 +74,15 @@ def synthetic_val(workdir: Path, n: int) -> tuple[list[Path], Path]:
     return sorted((root / "images" / "val").glob("*.jpg"))[:n], root / "labels" / "val"
 
 
-def real_photos(folder: Path, n: int) -> list[Path]:
+def default_real_photos() -> Path | None:
+    """``images/`` of the ``REAL_DATA_DIR`` setting, or None where it is not set."""
+    real = Settings().real_data_dir
+    return real / "images" if real else None
+
+
+def real_photos(folder: Path | None, n: int) -> list[Path]:
     """``n`` photos spread evenly over the folder (sizes and shelves vary through it)."""
-    found = sorted(folder.glob("*.jpg")) if folder.is_dir() else []
+    found = sorted(folder.glob("*.jpg")) if folder and folder.is_dir() else []
     if not found:
         return []
     step = max(1, len(found) // n)
@@ -100,7 +112,7 @@ def machine() -> dict:
 def versions() -> dict:
     from importlib import metadata
 
-    out = {}
+    out: dict[str, str | None] = {}
     for pkg in ("onnxruntime", "openvino", "ultralytics", "torch", "opencv-python-headless", "celery"):
         try:
             out[pkg] = metadata.version(pkg)
@@ -138,7 +150,7 @@ def served_models(int8: Path | None, fp32: Path | None) -> tuple[Path, Path]:
     """The INT8 model in service (accurate mode) and the FP32 file it was quantized from."""
     from shared import registry
 
-    int8 = int8 or registry.resolve(ROOT / "models", None)["accurate"].model
+    int8 = int8 or registry.resolve(Settings().models_dir, None)["accurate"].model
     return int8, fp32 or int8.with_name(int8.name.replace("-int8", "-fp32"))
 
 
@@ -191,10 +203,13 @@ def collect(args: argparse.Namespace) -> dict:
     n_real = 8 if args.quick else 32
     n_val = 10 if args.quick else SYNTH_VAL
     val, labels = synthetic_val(args.workdir, n_val)
-    photos = real_photos(args.real_photos, n_real)
+    folder = args.real_photos or default_real_photos()
+    photos = real_photos(folder, n_real)
     notes = []
     if not photos:
-        notes.append(f"real photos missing ({args.real_photos}): the engine bench used synthetic photos instead")
+        where = folder or "neither --real-photos nor REAL_DATA_DIR given"
+        notes.append(f"no real photos ({where}): the engine bench used synthetic photos instead")
+        print(f"note: {notes[-1]}")
         photos = val[:n_real]
     core_map, worker_cores, other_cores = cores()
     if not core_map:
@@ -333,8 +348,8 @@ def farm_table(f: dict, g: dict) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m shelfwatch_cli.bench``: the same as ``shelfwatch bench``."""
-    p = argparse.ArgumentParser(prog="shelfwatch bench", description=__doc__.splitlines()[0])
+    """``python -m devtools.bench.main``: the same as ``shelfwatch-dev bench``."""
+    p = argparse.ArgumentParser(prog="python -m devtools.bench.main", description=(__doc__ or "").splitlines()[0])
     add_arguments(p)
     return run(p.parse_args(argv))
 

@@ -5,7 +5,9 @@ project's ``onnxruntime`` when both are installed. So it lives in a throw-away v
 the benchmark runs this file with that venv's python (``--ort-openvino-python``). Only
 numpy and onnxruntime are imported here, on purpose.
 
-    /tmp/ortov/bin/python shelfwatch_cli/bench_ortov.py SPEC.json   # prints a JSON result
+    PYTHONPATH=. /tmp/ortov/bin/python -m devtools.bench.openvino SPEC.json   # prints a JSON result
+
+(``devtools.bench.engine`` runs it so, with PYTHONPATH set to the folder holding ``devtools``.)
 """
 
 from __future__ import annotations
