@@ -70,7 +70,8 @@ def finish(spec: dict[str, Any]) -> dict[str, Any]:
     """The served spec: flask-openapi3's document with every error as problem+json.
 
     flask-openapi3 adds a 422 response in its own error shape to operations that do not
-    declare one; operations without request input have no 422, so those are removed.
+    declare one. Only a body, a query or a header can be invalid (a path that does not
+    match is a 404), so operations without those lose it and the others get a problem.
     """
     spec = copy.deepcopy(spec)
     for path_item in spec.get("paths", {}).values():
@@ -78,7 +79,7 @@ def finish(spec: dict[str, Any]) -> dict[str, Any]:
             responses = op.get("responses", {})
             auto = responses.get("422", {}).get("content", {}).get("application/json", {})
             if auto.get("schema", {}).get("type") == "array":
-                if op.get("requestBody") or op.get("parameters"):
+                if op.get("requestBody") or any(q.get("in") != "path" for q in op.get("parameters", [])):
                     responses["422"] = problem_response(422)
                 else:
                     del responses["422"]

@@ -3,6 +3,7 @@
     shelfwatch-dev services up|down   find or start Postgres, Redis and S3 on loopback
     shelfwatch-dev demo [--once]      the whole farm on the bundled sample photos
     shelfwatch-dev bench [--quick]    engine and farm benchmarks against Ultralytics and OpenVINO
+    shelfwatch-dev openapi            write the API's OpenAPI document to docs/openapi.json
 """
 
 from __future__ import annotations
@@ -38,6 +39,13 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return bench.run(args)
 
 
+def cmd_openapi(args: argparse.Namespace) -> int:
+    from devtools.openapi import write
+
+    print(f"wrote {write(args.out)}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="shelfwatch-dev", description=(__doc__ or "").splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -51,6 +59,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--samples", type=Path, default=Path("samples"), help="folder of photos to submit")
     p.set_defaults(func=cmd_demo)
+
+    p = sub.add_parser("openapi", help="write the OpenAPI document (docs/openapi.json)")
+    p.add_argument("--out", type=Path, default=Path("docs/openapi.json"))
+    p.set_defaults(func=cmd_openapi)
 
     from devtools.bench import main as bench
 

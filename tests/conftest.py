@@ -1,26 +1,30 @@
 """Fixtures on real services: Postgres, Redis and an S3-API server on loopback.
 
-The test session gets its own database (created on the machine's Postgres, or on one
-started here with the embedded binaries), its own ``redis-server`` and its own moto S3
-server, all on free ports, so tests never touch a developer's demo data. The schema is
-built by ``alembic upgrade head``, never ``create_all``. Set ``TEST_DATABASE_SERVER``
-(a server URL whose user may create databases) to use another Postgres.
+The test session brings up a private stack with the one ``devtools.stack.bring_up``: its
+own database (created on the machine's Postgres, or on one started here with the
+embedded binaries), its own ``redis-server`` and its own moto S3 server, on free ports,
+so tests never touch a developer's demo data. The schema is built by ``alembic upgrade
+head``, never ``create_all``. Set ``TEST_DATABASE_SERVER`` (a server URL whose user may
+create databases) to use another Postgres.
+
+Each test that needs a key gets a tenant of its own (``api_key``, ``other_key``), so
+tests never see each other's audits. Every response a test receives through ``client``
+is validated against the OpenAPI spec (``tests/contract.py``).
 """
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 import time
 import uuid
+from collections.abc import Iterator
 
 import pytest
 
-from shared.settings import ROOT, Settings
+from tests.paths import MODELS, SAMPLES
 
-MODEL = ROOT / "models" / "shelfwatch-v1-int8.onnx"
-SAMPLES = sorted((ROOT / "samples").glob("*.jpg"))
+MODEL = MODELS / "shelfwatch-v1-int8.onnx"
+__all__ = ["MODEL", "SAMPLES"]
 
 
 def pytest_collection_modifyitems(items):
@@ -31,32 +35,17 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory):
-    from devtools import stack as devstack
-    from ops.cli import migrate
+    from devtools.stack import bring_up
 
-    state = tmp_path_factory.mktemp("stack")
-    started: list[str] = []
-    server = os.environ.get("TEST_DATABASE_SERVER") or devstack.ensure_postgres_server(state, started)
-    name = f"shelfwatch_test_{uuid.uuid4().hex[:8]}"
-    db_url = devstack.create_database(server, name)
-    redis_url = devstack.start_redis(state, started)
-    s3_url = devstack.start_s3(state, started)
-    migrate(db_url)
-    env = {"DATABASE_URL": db_url, "REDIS_URL": redis_url, "S3_ENDPOINT_URL": s3_url,
-           "AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local", "MODEL_PATH": str(MODEL),
-           "S3_BUCKET": "shelfwatch-test", "ENV": "test"}
-    yield env
-    devstack.drop_database(server, name)
-    devstack.down(state)
+    local = bring_up(tmp_path_factory.mktemp("stack"), private=True, bucket="shelfwatch-test",
+                     database_server=os.environ.get("TEST_DATABASE_SERVER", ""))
+    yield local
+    local.close()
 
 
 @pytest.fixture(scope="session")
-def settings(stack) -> Settings:
-    s = Settings(**{k.lower(): v for k, v in stack.items()}, _env_file=None)
-    from shared.storage import PhotoStore
-
-    PhotoStore(s).ensure_bucket()
-    return s
+def settings(stack):
+    return stack.settings(model_path=str(MODEL), env="test")
 
 
 @pytest.fixture(scope="session")
@@ -67,58 +56,89 @@ def factory(settings):
 
 
 @pytest.fixture(scope="session")
-def app(settings):
+def spec():
+    import json
+
+    from tests.paths import ROOT
+
+    return json.loads((ROOT / "docs" / "openapi.json").read_text())
+
+
+def make_app(settings, spec):
+    """A gateway whose test client validates every response against the committed spec."""
+    import json
+
+    from openapi_core import Config, OpenAPI
+
     from api.app import create_app
+    from tests.contract import ContractClient
 
     app = create_app(settings)
     app.config["TESTING"] = True
+    config = Config(extra_media_type_deserializers={"application/problem+json": json.loads})
+    core = OpenAPI.from_dict(spec, config=config)
+    client_class = type("Client", (ContractClient,), {"spec": spec, "core": core})
+    app.test_client_class = client_class
     return app
 
 
-@pytest.fixture()
+@pytest.fixture(scope="session")
+def app(settings, spec):
+    return make_app(settings, spec)
+
+
+@pytest.fixture
 def client(app):
     return app.test_client()
 
 
-def new_key(factory, tenant: str) -> str:
+def new_key(factory, tenant: str, scopes: tuple[str, ...] = ("submit", "read", "admin")) -> str:
     from shared.db import transaction
     from shared.keys import create_key
 
     with transaction(factory) as session:
-        return create_key(session, tenant)
+        return create_key(session, tenant, scopes).key
 
 
-@pytest.fixture(scope="session")
-def api_key(factory) -> str:
-    return new_key(factory, "tenant-a")
+@pytest.fixture
+def tenant() -> str:
+    return f"t-{uuid.uuid4().hex[:12]}"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
+def api_key(factory, tenant) -> str:
+    """A key with every scope, for a tenant of this test's own."""
+    return new_key(factory, tenant)
+
+
+@pytest.fixture
 def other_key(factory) -> str:
-    return new_key(factory, "tenant-b")
+    return new_key(factory, f"other-{uuid.uuid4().hex[:12]}")
 
 
 @pytest.fixture(scope="session")
-def worker(stack, tmp_path_factory):
-    """A real Celery worker process (prefork, one child) on the test broker."""
-    env = {**os.environ, **stack, "BATCH_WAIT_MS": "500", "BATCH_SIZE": "8"}
-    log = open(tmp_path_factory.mktemp("worker") / "worker.log", "wb")  # noqa: SIM115 - child's stdout
-    proc = subprocess.Popen([sys.executable, "-m", "ops.cli", "worker", "--concurrency", "1"],
-                            env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    time.sleep(0.5)
+def worker(stack, settings, tmp_path_factory) -> Iterator[object]:
+    """A real Celery worker process (prefork, one child) on the test broker, ready to consume."""
+    from devtools import procs
+
+    env = {**os.environ, **stack.env(), "MODEL_PATH": str(MODEL), "ENV": "test",
+           "BATCH_WAIT_MS": "500", "BATCH_SIZE": "8"}
+    log = tmp_path_factory.mktemp("worker") / "worker.log"
+    proc = procs.spawn(["worker", "--concurrency", "1"], env, log)
+    procs.wait_for_log(log, " ready.", proc, timeout=120)
     yield proc
-    proc.terminate()
-    try:
-        proc.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    procs.stop(proc)
+
+
+def auth(key: str) -> dict:
+    return {"Authorization": f"Bearer {key}"}
 
 
 def wait_for(client, path: str, key: str, timeout: float = 60.0) -> dict:
     """Poll a job or audit until it leaves queued/running."""
     deadline = time.monotonic() + timeout
     while True:
-        r = client.get(path, headers={"Authorization": f"Bearer {key}"})
+        r = client.get(path, headers=auth(key))
         assert r.status_code == 200, r.get_json()
         body = r.get_json()
         if body["status"] not in ("queued", "running"):
@@ -126,3 +146,22 @@ def wait_for(client, path: str, key: str, timeout: float = 60.0) -> dict:
         if time.monotonic() > deadline:
             raise AssertionError(f"{path} still {body['status']} after {timeout} s")
         time.sleep(0.1)
+
+
+def post_audit(client, key, photos: list[bytes], store="store-1", idem=None, **form):
+    import io
+
+    data = {"store_id": store, **form,
+            "photos": [(io.BytesIO(p), f"p{i}.jpg") for i, p in enumerate(photos)]}
+    headers = auth(key) | ({"Idempotency-Key": idem} if idem else {})
+    return client.post("/v1/audits", data=data, headers=headers, content_type="multipart/form-data")
+
+
+def problem(r, status: int, code: str) -> dict:
+    """Assert an RFC 9457 problem with this status and stable code; returns its body."""
+    assert r.status_code == status, (r.status_code, r.data[:300])
+    assert r.mimetype == "application/problem+json"
+    body = r.get_json()
+    assert body["status"] == status and body["code"] == code, body
+    assert body["type"].endswith(code) and body["title"] and body["detail"]
+    return body

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-import io
 import uuid
 
 import cv2
 import numpy as np
 from sqlalchemy import func, select
 
-from shared.models import Detection, Job, Result
-from shared.celery_app import make_celery, enqueue
-from tests.conftest import SAMPLES, wait_for
-
-
-def auth(key: str) -> dict:
-    return {"Authorization": f"Bearer {key}"}
-
-
-def post_audit(client, key, photos: list[bytes], store="store-1", idem=None, **form):
-    data = {"store_id": store, **form,
-            "photos": [(io.BytesIO(p), f"p{i}.jpg") for i, p in enumerate(photos)]}
-    headers = auth(key) | ({"Idempotency-Key": idem} if idem else {})
-    return client.post("/v1/audits", data=data, headers=headers, content_type="multipart/form-data")
+from shared.celery_app import enqueue, make_celery
+from shared.models import Audit, Detection, Job, Result
+from tests.conftest import SAMPLES, auth, post_audit, problem, wait_for
 
 
 def corrupt_jpeg() -> bytes:
@@ -38,7 +26,9 @@ def test_one_photo_end_to_end(client, api_key, worker):
     r = post_audit(client, api_key, [photo], aisle="7", captured_at="2026-11-20T10:00:00Z")
     assert r.status_code == 202, r.get_json()
     body = r.get_json()
-    assert len(body["job_ids"]) == 1 and body["status_url"].endswith(body["audit_id"])
+    assert len(body["job_ids"]) == 1 and body["url"].endswith(body["audit_id"])
+    assert r.headers["Location"] == body["url"] and int(r.headers["Retry-After"]) >= 1
+    assert body["jobs"] == [{"id": body["job_ids"][0], "url": f"http://localhost/v1/jobs/{body['job_ids'][0]}"}]
     job = wait_for(client, f"/v1/jobs/{body['job_ids'][0]}", api_key)
     assert job["status"] == "done"
     assert job["model_version"].startswith("shelfwatch-")
@@ -50,6 +40,7 @@ def test_one_photo_end_to_end(client, api_key, worker):
         assert 0 < d["confidence"] <= 1
     t = job["timings"]
     assert t["queued_at"] <= t["started_at"] <= t["finished_at"]
+    assert set(t["worker_ms"]) == {"claim", "fetch", "detect_per_photo"} and t["queue_wait_ms"] >= 0
     img = client.get(f"/v1/jobs/{job['id']}/annotated.jpg", headers=auth(api_key))
     assert img.status_code == 200 and img.mimetype == "image/jpeg"
     assert cv2.imdecode(np.frombuffer(img.data, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (h, w)
@@ -65,6 +56,10 @@ def test_n_photos_are_one_batch(client, api_key, worker, factory):
     with factory() as s:
         rows = s.execute(select(Result.batch_id, Result.batch_size).join(Job, Job.id == Result.job_id)
                          .where(Job.audit_id == uuid.UUID(audit["id"]))).all()
+    with factory() as s:
+        row = s.get(Audit, uuid.UUID(audit["id"]))
+        assert row.status == "done" and row.finished_at is not None  # kept by the worker with its jobs
+    assert audit["progress"] == {"total": len(photos), "done": len(photos), "failed": 0, "pending": 0}
     # taken, fetched, inferred and written together: one batch id, its size the whole audit
     assert len({b for b, _ in rows}) == 1 and {n for _, n in rows} == {len(photos)}
     # the same photo twice in one audit gives the same counts
@@ -91,8 +86,7 @@ def test_idempotent_resubmission(client, api_key, factory):
     assert n == 1
     # the same key for a different request is refused, not silently replayed
     other = post_audit(client, api_key, [SAMPLES[2].read_bytes()], idem=key)
-    assert other.status_code == 422
-    assert other.get_json()["error"]["code"] == "idempotency_key_reused"
+    problem(other, 422, "idempotency_key_reused")
 
 
 def test_job_delivered_twice_writes_one_result(client, api_key, worker, factory, settings):
@@ -129,7 +123,7 @@ def test_corrupt_photo_fails_and_worker_keeps_going(client, api_key, worker):
     assert wait_for(client, f"/v1/audits/{nxt['audit_id']}", api_key)["status"] == "done"
 
 
-def test_job_lost_by_the_broker_is_requeued_and_done(client, api_key, worker, factory, settings):
+def test_job_lost_by_the_broker_is_requeued_and_done(client, api_key, tenant, worker, factory, settings):
     """The gateway committed the audit but died before its enqueue: the reaper sends it again."""
     from datetime import UTC, datetime, timedelta
 
@@ -140,7 +134,7 @@ def test_job_lost_by_the_broker_is_requeued_and_done(client, api_key, worker, fa
     from shared.reaper import requeue_stale
     from shared.storage import PhotoStore
 
-    sub = submit_audit(factory, PhotoStore(settings), settings, tenant_id="tenant-a",  # api_key's
+    sub = submit_audit(factory, PhotoStore(settings), settings, tenant_id=tenant,  # api_key's
                        store_id="store-lost", aisle=None, captured_at=None, idempotency_key=None,
                        photos=[SAMPLES[3].read_bytes()])
     job_id = sub.job_ids[0]  # committed, never enqueued

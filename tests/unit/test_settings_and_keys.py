@@ -41,15 +41,39 @@ def test_sqs_broker_uses_the_queues_terraform_made():
     assert redis.conf.worker_enable_remote_control is True
 
 
-def test_malformed_keys_resolve_to_no_tenant_without_a_query():
-    from shared.keys import tenant_for_key
+def test_malformed_keys_resolve_to_no_principal_without_a_query():
+    from shared.keys import authenticate
 
     class NoDb:
         def execute(self, *a, **k):
             raise AssertionError("a malformed key must not reach the database")
 
     for key in ("", "abc", "sw_only", "xx_a_b"):
-        assert tenant_for_key(NoDb(), key) is None
+        assert authenticate(NoDb(), key) is None  # type: ignore[arg-type]
+
+
+def test_scopes_are_checked_and_ordered():
+    from shared.errors import Invalid
+    from shared.keys import check_scopes
+
+    assert check_scopes(["admin", "read"]) == ("read", "admin")
+    for bad in ([], ["root"], ["read", "write"]):
+        with pytest.raises(Invalid) as info:
+            check_scopes(bad)
+        assert info.value.code == "invalid_scopes"
+
+
+def test_backoff_grows_and_is_jittered():
+    import random
+
+    from shared.celery_app import backoff_s
+
+    rng = random.Random(7)
+    samples = {n: [backoff_s(n, base_s=2, cap_s=300, rng=rng) for _ in range(200)] for n in (1, 3, 12)}
+    assert all(0 <= x <= 2 for x in samples[1]) and max(samples[1]) > 1.5
+    assert all(0 <= x <= 8 for x in samples[3]) and max(samples[3]) > 6
+    assert all(0 <= x <= 300 for x in samples[12]) and max(samples[12]) > 250  # capped
+    assert len(set(samples[3])) > 150  # jittered, not one value for every job
 
 
 def test_every_setting_is_documented_in_the_readme():
