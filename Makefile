@@ -1,53 +1,124 @@
 # ShelfWatch: the commands people type. `make help` lists them.
-# Everything runs from the project's own virtualenv (.venv), created on first use.
+# Everything runs from the project's own virtualenv (.venv), created on first use. Each
+# target installs only the extras it needs (setup.cfg), the first time it runs, with every
+# version taken from constraints.txt (`make lock` refreshes it):
+#
+#   make demo, services   serving + local                  (.venv/.installed-demo)
+#   make test, unit, lint serving + local, test, train     (.venv/.installed-test)
+#   make train            serving + train                  (.venv/.installed-train)
+#   make bench            serving + local, train, bench    (.venv/.installed-bench)
+#   make install          every extra                      (.venv/.installed-all)
+#
+# They share one .venv, so what one target installed stays for the others. Editing
+# setup.cfg, pyproject.toml or constraints.txt makes each target install again on its next run.
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+LOCK   := constraints.txt
 ARGS   ?=
 CONFIG ?= training/configs/v11.yaml
 DATA   ?=
 IMAGES ?=
+NAME   ?=
+
+EXTRAS_demo  := local
+EXTRAS_test  := local,test,train
+EXTRAS_train := train
+EXTRAS_bench := local,train,bench
+EXTRAS_all   := local,test,train,bench
+
+# `make lock`: pip-tools in its own virtualenv under build/, so the lock never depends on
+# what the project's .venv happens to hold. LOCK_ARGS=--upgrade re-resolves every version;
+# LOCK_ARGS=--upgrade-package=NAME moves one package and keeps the rest.
+PIP_TOOLS := pip-tools==7.6.2
+LOCK_VENV := build/lock-venv
+LOCK_ARGS ?= --upgrade
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint unit train bench services services-down clean
+.PHONY: help install demo test lint unit train bench services services-down lock restore clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
 
-$(STAMP): setup.cfg pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip wheel
-	$(BIN)/pip install --quiet -e '.[dev,train,bench]'
-	touch $(STAMP)
+# One stamp per target: .venv/.installed-demo, -test, -train, -bench, -all. setuptools and
+# wheel come from the lock too, and the project builds against them (--no-build-isolation),
+# so no unpinned build tool is fetched either.
+$(VENV)/.installed-%: setup.cfg pyproject.toml $(LOCK)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet -c $(LOCK) setuptools wheel
+	$(BIN)/pip install --quiet -c $(LOCK) --no-build-isolation -e '.[$(EXTRAS_$*)]'
+	touch $@
 
-install: $(STAMP)  ## create .venv and install the project with its dev, train and bench extras
+install: $(VENV)/.installed-all  ## create .venv with every extra (local, test, train, bench)
 
-demo: $(STAMP)  ## run the farm on real local services with the sample photos (ARGS=--once to exit)
-	$(BIN)/shelfwatch demo $(ARGS)
+demo: $(VENV)/.installed-demo  ## run the farm on real local services with the sample photos (ARGS=--once to exit)
+	$(BIN)/shelfwatch-dev demo $(ARGS)
 
-services: $(STAMP)  ## find or start Postgres, Redis and the S3-API server; writes .shelfwatch/local.env
-	$(BIN)/shelfwatch services up
+services: $(VENV)/.installed-demo  ## find or start Postgres, Redis and the S3-API server; writes .shelfwatch/local.env
+	$(BIN)/shelfwatch-dev services up
 
 services-down:  ## stop the services `make services` started (never the machine's own)
-	$(BIN)/shelfwatch services down
+	$(BIN)/shelfwatch-dev services down
 
-lint: $(STAMP)  ## ruff and mypy
+lint: $(VENV)/.installed-test  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(STAMP) lint  ## lint, then the whole suite on real services (starts what it needs)
+test: $(VENV)/.installed-test lint  ## lint, then the whole suite on real services (starts what it needs)
 	$(BIN)/pytest -q $(ARGS)
 
-unit: $(STAMP)  ## only the tests that need no services
+unit: $(VENV)/.installed-test  ## only the tests that need no services
 	$(BIN)/pytest -q -m "not integration and not slow" $(ARGS)
 
-train: $(STAMP)  ## reproduce the committed model (CONFIG=…): data, train, ONNX, INT8, gate, card → models/
+train: $(VENV)/.installed-train  ## reproduce the committed model (CONFIG=…): data, train, ONNX, INT8, gate, card → models/
 	$(BIN)/python -m training.build --config $(CONFIG) --out models/ $(if $(DATA),--data $(DATA)) $(if $(IMAGES),--images $(IMAGES))
 
-bench: $(STAMP)  ## engine + farm benchmarks vs Ultralytics and OpenVINO (ARGS=--quick|--profile); JSON + PNG in build/bench/
-	$(BIN)/shelfwatch bench $(ARGS)
+bench: $(VENV)/.installed-bench  ## engine + farm benchmarks vs Ultralytics and OpenVINO (ARGS=--quick|--profile); JSON + PNG in build/bench/
+	$(BIN)/shelfwatch-dev bench $(ARGS)
+
+define LOCK_HEADER
+# constraints.txt: the version of every package ShelfWatch installs - install_requires,
+# every extra (local, test, train, bench) and all their dependencies, and the build tools
+# (setuptools, wheel) - resolved by `make lock`, which runs pip-tools' pip-compile on
+# setup.cfg with the command below, for CPython 3.11 on Linux x86-64 (torch's nvidia-*
+# CUDA wheels are listed for that reason; pip installs only what an install asks for).
+# A constraints file, not a requirements file: `pip install -c constraints.txt -e '.[local]'`
+# (Makefile) and `pip install -c constraints.txt .` (Dockerfile) install what they ask for
+# at exactly these versions. Do not edit it by hand: change setup.cfg, then `make lock`
+# (newest allowed versions of everything) or `make lock LOCK_ARGS=--upgrade-package=NAME`.
+endef
+export LOCK_HEADER
+
+lock:  ## re-resolve every version into constraints.txt with pip-tools (LOCK_ARGS=--upgrade-package=NAME for one)
+	@test -x $(LOCK_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(LOCK_VENV) && $(LOCK_VENV)/bin/pip install --quiet $(PIP_TOOLS); }
+	$(LOCK_VENV)/bin/pip-compile --quiet $(LOCK_ARGS) --all-extras --all-build-deps --allow-unsafe --strip-extras \
+	    --no-emit-index-url --no-emit-find-links --no-emit-trusted-host --output-file $(LOCK) setup.cfg
+	@{ printf '%s\n' "$$LOCK_HEADER"; cat $(LOCK); } > $(LOCK).new && mv $(LOCK).new $(LOCK)
+
+# models/registry.json records every model version and checkpoint ever committed (file,
+# SHA-256, the commit that holds it); models/README.md explains.
+define RESTORE_PY
+import hashlib, json, pathlib, subprocess, sys
+reg = json.loads(pathlib.Path("models/registry.json").read_text())
+for name in sys.argv[1:]:
+    entry = reg.get("versions", {}).get(name) or reg.get("checkpoints", {}).get(name)
+    if entry is None:
+        sys.exit(f"{name}: not in models/registry.json (versions or checkpoints)")
+    files = [entry["file"]] + ([entry["file"].rsplit(".", 1)[0] + ".json"] if name in reg.get("versions", {}) else [])
+    for f in files:
+        data = subprocess.run(["git", "show", f"{entry['commit']}:models/{f}"], check=True, capture_output=True).stdout
+        if f == entry["file"] and hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            sys.exit(f"{name}: models/{f} at {entry['commit'][:12]} does not match registry.json's sha256")
+        pathlib.Path("models", f).parent.mkdir(parents=True, exist_ok=True)
+        pathlib.Path("models", f).write_bytes(data)
+        print(f"models/{f} from {entry['commit'][:12]}")
+endef
+export RESTORE_PY
+
+restore:  ## bring removed models back from git, SHA-256 checked (NAME="shelfwatch-v6-int8 shelfwatch-v6")
+	@test -n "$(NAME)" || { echo 'usage: make restore NAME="shelfwatch-v6-int8 shelfwatch-v6" (names: models/registry.json)'; exit 2; }
+	@$(PYTHON) -c "$$RESTORE_PY" $(NAME)
 
 clean:  ## remove build output and the local stack's state (not the models)
 	rm -rf build .shelfwatch .pytest_cache .ruff_cache .mypy_cache
