@@ -43,8 +43,9 @@ def color(rng: np.random.Generator) -> tuple[int, int, int]:
     if rng.random() < 0.2:  # white and pale packaging is common on real shelves
         v = int(rng.integers(200, 256))
         return (v, v - int(rng.integers(0, 20)), v - int(rng.integers(0, 20)))
-    hsv = np.uint8([[[rng.integers(0, 180), rng.integers(40, 256), rng.integers(40, 256)]]])
-    return tuple(int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
+    hsv = np.array([[[rng.integers(0, 180), rng.integers(40, 256), rng.integers(40, 256)]]], np.uint8)
+    b, g, r = (int(c) for c in cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)[0, 0])
+    return b, g, r
 
 
 def new_sku(rng: np.random.Generator, real_faces: float, faces: list[np.ndarray] | None) -> Sku:
@@ -95,10 +96,10 @@ def silhouette(shape: str, w: int, h: int, rng: np.random.Generator) -> np.ndarr
         cv2.ellipse(m, (w // 2, r), (w // 2, r), 0, 0, 360, 255, -1)
         cv2.ellipse(m, (w // 2, h - 1 - r), (w // 2, r), 0, 0, 360, 255, -1)
     elif shape == "bag":
-        pts = [[int(w * rng.uniform(0, 0.12)), int(h * rng.uniform(0, 0.1))],
-               [int(w * rng.uniform(0.88, 1.0)) - 1, int(h * rng.uniform(0, 0.1))],
-               [w - 1, h - 1], [0, h - 1]]
-        cv2.fillPoly(m, [np.array(pts, np.int32)], 255)
+        corners = [[int(w * rng.uniform(0, 0.12)), int(h * rng.uniform(0, 0.1))],
+                   [int(w * rng.uniform(0.88, 1.0)) - 1, int(h * rng.uniform(0, 0.1))],
+                   [w - 1, h - 1], [0, h - 1]]
+        cv2.fillPoly(m, [np.array(corners, np.int32)], 255)
     else:  # jar
         lid = max(1, int(h * 0.15))
         inset = max(1, int(w * 0.1))
@@ -136,7 +137,7 @@ def packaging(sku: Sku, w: int, h: int, rng: np.random.Generator, highlights: fl
     # p == 5: plain
     if w >= 10 and h >= 10:
         scale = max(0.2, min(w, h) / 60.0)
-        (tw, th), _ = cv2.getTextSize(sku.word, sku.font, scale, 1)
+        (tw, _), _ = cv2.getTextSize(sku.word, sku.font, scale, 1)
         if tw > 0:
             scale *= min(1.0, 0.9 * w / tw)
         y = int(h * rng.uniform(0.35, 0.7))
@@ -154,8 +155,8 @@ def packaging(sku: Sku, w: int, h: int, rng: np.random.Generator, highlights: fl
         shade = 0.65 + 0.45 * np.sqrt(np.clip(1 - x**2, 0, 1))
         img = np.clip(img * shade[None, :, None], 0, 255).astype(np.uint8)
     elif sku.shape == "bag":
-        noise = rng.normal(1.0, 0.08, (max(2, h // 8), max(2, w // 8))).astype(np.float32)
-        noise = cv2.resize(noise, (w, h))
+        coarse = rng.normal(1.0, 0.08, (max(2, h // 8), max(2, w // 8))).astype(np.float32)
+        noise = cv2.resize(coarse, (w, h))
         img = np.clip(img * noise[:, :, None], 0, 255).astype(np.uint8)
     if sku.shape == "bottle" and rng.random() < 0.6:  # transparent-ish bottle: darker top
         img[: h // 3] = (img[: h // 3] * 0.6).astype(np.uint8)

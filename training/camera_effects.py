@@ -64,14 +64,15 @@ def perspective(img, boxes, rng, strength: float):
     """
     H, W = img.shape[:2]
     d = rng.uniform(0.0, strength)
-    dst = np.float32([[0, 0], [W, 0], [W, H], [0, H]])
-    inward = np.float32([[1, 1], [-1, 1], [-1, -1], [1, -1]])
-    src = (dst + rng.uniform(0, d, (4, 2)) * np.float32([W, H]) * inward).astype(np.float32)
+    dst = np.array([[0, 0], [W, 0], [W, H], [0, H]], np.float32)
+    inward = np.array([[1, 1], [-1, 1], [-1, -1], [1, -1]], np.float32)
+    src = (dst + rng.uniform(0, d, (4, 2)) * np.array([W, H], np.float32) * inward).astype(np.float32)
     M = cv2.getPerspectiveTransform(src, dst)
     out = cv2.warpPerspective(img, M, (W, H), borderMode=cv2.BORDER_REPLICATE)
     new = []
     for x0, y0, x1, y1 in boxes:
-        pts = cv2.perspectiveTransform(np.float32([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]]), M)[0]
+        corners = np.array([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]], np.float32)
+        pts = cv2.perspectiveTransform(corners, M)[0]
         nx0, ny0 = pts.min(0)
         nx1, ny1 = pts.max(0)
         area = (nx1 - nx0) * (ny1 - ny0)

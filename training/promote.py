@@ -18,7 +18,6 @@ says so in the registry's history.
 from __future__ import annotations
 
 import argparse
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 

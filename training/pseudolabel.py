@@ -59,7 +59,8 @@ def pseudo_label(model: Path, photos: list[Path], out: Path, conf: float = 0.4,
 def sort_out(found: list[Detection], image: np.ndarray, conf: float, mask_stacks: bool) -> tuple[list, list]:
     """(boxes to teach as products, boxes to paint out): below ``conf`` a box is unsure, and
     with ``mask_stacks`` so is a confident box round what looks like a stack of packs."""
-    sure, unsure = [], []
+    sure: list[tuple[float, float, float, float]] = []
+    unsure: list[tuple[float, float, float, float]] = []
     for f in found:
         stacked = mask_stacks and f.confidence >= conf and looks_stacked(crop(image, f.box))
         (sure if f.confidence >= conf and not stacked else unsure).append(f.box)
@@ -67,7 +68,7 @@ def sort_out(found: list[Detection], image: np.ndarray, conf: float, mask_stacks
 
 
 def crop(image: np.ndarray, box: tuple[float, float, float, float]) -> np.ndarray:
-    x1, y1, x2, y2 = (int(round(v)) for v in box)
+    x1, y1, x2, y2 = (round(v) for v in box)
     return image[max(0, y1): y2, max(0, x1): x2]
 
 

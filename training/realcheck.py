@@ -1,7 +1,7 @@
 """Sanity check of a model on real shelf photos that carry no product boxes.
 
     python -m training.realcheck --model models/shelfwatch-v1-int8.onnx \
-        --photos ../shared/data/sku110k-shelf/images --list ../shared/data/sku110k-shelf/val.txt
+        --photos $REAL_DATA_DIR/images --list $REAL_DATA_DIR/val.txt
 
 Real shelf photos hold ~150 products on average (SKU-110K), so per-photo counts far
 outside roughly 40-400 mean the model is missing products or counting price tags.
@@ -31,7 +31,7 @@ from shared.detector import Detector
 from shared.imaging import decode
 
 PLAUSIBLE = (40, 400)
-HAND_COUNTS = Path(__file__).with_name("real_rows.json")
+HAND_COUNTS = Path("training") / "real_rows.json"  # relative to the working directory: the repository root
 
 
 def count_summary(counts: list[int]) -> dict:
@@ -82,7 +82,8 @@ def hand_count_errors(found: dict[str, list], hand_counts: dict | None = None) -
     closer to what a whole photo's count feels (a row's excess and another's shortfall
     cancel, as they do in a photo's total); and the signed error of the total over all rows.
     """
-    rows, by_photo = [], {}
+    rows: list[tuple[int, int, bool]] = []
+    by_photo: dict[str, tuple[int, int]] = {}
     for r in (hand_counts or json.loads(HAND_COUNTS.read_text()))["rows"]:
         if r["photo"] not in found:
             continue
@@ -162,6 +163,7 @@ def main() -> None:
     ap.add_argument("--sheet", type=int, default=6, help="photos on the contact sheet")
     ap.add_argument("--conf", type=float, default=None, help="confidence threshold (default: the card's)")
     ap.add_argument("--input-size", type=int, default=None, help="letterbox size (default: the card's)")
+    ap.add_argument("--hand-counts", type=Path, default=HAND_COUNTS, help="the hand-counted rows (JSON)")
     args = ap.parse_args()
     photos = real_photos(args.photos, args.list)
     det = Detector(args.model, threads=1, conf_threshold=args.conf, input_size=args.input_size)
@@ -184,7 +186,7 @@ def main() -> None:
         if i < args.sheet:
             tiles.append(annotate(shown.image, [d.box for d in found], 1.0))
     values = list(counts.values())
-    hand_counts = json.loads(HAND_COUNTS.read_text())
+    hand_counts = json.loads(args.hand_counts.read_text())
     summary = {
         "model_version": det.version, "photos": len(values), **count_summary(values),
         "plausible_range": PLAUSIBLE, "median_ms_per_photo_1thread": round(statistics.median(ms), 1),

@@ -1,8 +1,8 @@
 """Procedural supermarket shelves with product boxes, in YOLO format.
 
 No product-labelled shelf photos can be downloaded here, so the detector learns from
-shelves drawn by this module. They are modelled on the real photos in
-``../shared/data/sku110k-shelf``: 4-8 dense rows, ~100-200 facings per photo, blocks of
+shelves drawn by this module. They are modelled on real shelf photos (SKU-110K's, the
+folder the ``REAL_DATA_DIR`` setting names): 4-8 dense rows, ~100-200 facings per photo, blocks of
 the same product side by side, price-tag strips on the shelf edges, gaps where stock is
 out, perspective, uneven light, glare, blur and phone JPEG artefacts.
 
@@ -12,8 +12,8 @@ varies how a product is drawn. Price tags, shelf edges and signs are drawn on pu
 and never labelled, so the model learns they are not products.
 
 This module lays out the shelf: rows, blocks of facings, gaps, shelf edges, tags, signs.
-How one product looks is ``training/packaging.py``; what the camera does (light, blur,
-perspective) is ``training/camera.py``.
+How one product looks is ``training/artwork.py``; what the camera does (light, blur,
+perspective) is ``training/camera_effects.py``.
 
 Entry point: ``generate(out_dir, n_train, n_val, seed, size)``; every photo is a pure
 function of ``(seed, index)``, so a dataset is reproducible and can be extended.
@@ -27,8 +27,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.camera_effects import perspective, photometric
 from training.artwork import color, new_sku, packaging, silhouette
+from training.camera_effects import perspective, photometric
 
 CLASS_NAMES = ["product"]
 
