@@ -14,11 +14,12 @@ import json
 
 from shared import registry
 from shared.detector import Detector
-from tests.conftest import MODEL, SAMPLES
+from tests.paths import MODELS as MODELS_DIR
+from tests.paths import ROOT, SAMPLES
 
-REFERENCE_DIR = MODEL.parent.parent / "tests" / "reference"
+REFERENCE_DIR = ROOT / "tests" / "reference"
 # the pinned model, and the served one (which may add post-processing, e.g. contain_threshold)
-MODELS = (MODEL, registry.resolve(MODEL.parent, None)[registry.DEFAULT_MODE].model)
+MODELS = (MODELS_DIR / "shelfwatch-v1-int8.onnx", registry.resolve(MODELS_DIR, None)[registry.DEFAULT_MODE].model)
 
 
 def main() -> None:

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from shared.detector import Detector
-from tests.conftest import SAMPLES
 from tests.make_reference import MODELS, REFERENCE_DIR
+from tests.paths import SAMPLES
 
 BOX_TOL, SCORE_TOL = 2.0, 1e-3
 
