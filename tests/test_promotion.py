@@ -20,17 +20,21 @@ def test_gate_refuses_a_regression_and_records_a_promotion(tmp_path, monkeypatch
 
     # the same model at a quarter of the pixels finds far fewer products: refused
     rc = promote.cmd_promote(tmp_path, tmp_path / V1.name, "accurate", 320, force=False, workdir=work)
-    assert rc == 1 and "refused" in capsys.readouterr().out
+    assert rc == 1
+    assert "refused" in capsys.readouterr().out
     assert json.loads((tmp_path / "registry.json").read_text()) == {"modes": {"accurate": {"model": V1.name}}}
 
     # forced, it is promoted and the history says it was forced
     assert promote.cmd_promote(tmp_path, tmp_path / V1.name, "fast", 320, force=True, workdir=work) == 0
     assert promote.cmd_promote(tmp_path, tmp_path / V1.name, "accurate", 320, force=True, workdir=work) == 0
     last = json.loads((tmp_path / "registry.json").read_text())["history"][-1]
-    assert last["verdict"] == "regresses" and last["forced"] is True and last["input_size"] == 320
+    assert last["verdict"] == "regresses"
+    assert last["forced"] is True
+    assert last["input_size"] == 320
 
     # a candidate as good as the current model (here: the same one) passes the gate
     assert promote.cmd_promote(tmp_path, tmp_path / V1.name, "fast", 320, force=False, workdir=work) == 0
     reg = json.loads((tmp_path / "registry.json").read_text())
     assert reg["modes"]["fast"] == {"model": V1.name, "input_size": 320}
-    assert reg["history"][-1]["verdict"] == "no regression" and reg["history"][-1]["forced"] is False
+    assert reg["history"][-1]["verdict"] == "no regression"
+    assert reg["history"][-1]["forced"] is False

@@ -45,6 +45,7 @@ def test_calibration_draws_from_every_training_folder():
     synthetic = [Path(f"synthetic/{i}.jpg") for i in range(200)]
     real = [Path(f"real/{i}.jpg") for i in range(100)]
     picked = calibration_photos([synthetic, real], 48)
-    assert len(picked) == 48 and len(set(picked)) == 48
+    assert len(picked) == 48
+    assert len(set(picked)) == 48
     assert sum(p.parts[0] == "real" for p in picked) == 24
     assert picked[:3] == [synthetic[0], synthetic[8], synthetic[16]]  # spread, not the first few

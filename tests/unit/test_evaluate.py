@@ -37,4 +37,5 @@ def test_count_error_and_precision_at_threshold():
     hi = at_threshold([(boxes, conf, truth)], 0.5)
     lo = at_threshold([(boxes, conf, truth)], 0.2)
     assert (hi["precision"], hi["recall"], hi["count_error"]) == (1.0, 1.0, 0.0)
-    assert lo["precision"] == pytest.approx(2 / 3, abs=1e-3) and lo["count_error"] == 0.5
+    assert lo["precision"] == pytest.approx(2 / 3, abs=1e-3)
+    assert lo["count_error"] == 0.5

@@ -15,7 +15,8 @@ PHOTO = ROOT / "samples" / "shelf-1.jpg"
 def test_unsure_boxes_are_grey_and_sure_boxes_keep_their_pixels():
     img = np.random.default_rng(0).integers(0, 255, (100, 100, 3), dtype=np.uint8)
     out = mask_unsure(img, sure=[(40, 40, 60, 60)], unsure=[(0, 0, 50, 50), (80, 80, 90, 90)])
-    assert (out[0:40, 0:40] == GREY).all() and (out[80:90, 80:90] == GREY).all()
+    assert (out[0:40, 0:40] == GREY).all()
+    assert (out[80:90, 80:90] == GREY).all()
     assert (out[40:60, 40:60] == img[40:60, 40:60]).all()  # the overlap stays a product
     assert (out[60:80, 0:80] == img[60:80, 0:80]).all()     # elsewhere untouched
     assert (img != GREY).any()                               # the input is not modified
@@ -25,13 +26,17 @@ def test_pseudo_labels_are_the_confident_detections(tmp_path):
     plain = pseudo_label(MODEL, [PHOTO], tmp_path / "plain", conf=0.4)
     masked = pseudo_label(MODEL, [PHOTO], tmp_path / "masked", conf=0.4, ignore_below=0.1)
     rows = (tmp_path / "plain" / "labels" / "train" / "shelf-1.txt").read_text().splitlines()
-    assert rows and rows == (tmp_path / "masked" / "labels" / "train" / "shelf-1.txt").read_text().splitlines()
+    assert rows
+    assert rows == (tmp_path / "masked" / "labels" / "train" / "shelf-1.txt").read_text().splitlines()
     for row in rows:
         cls, *xywh = row.split()
-        assert cls == "0" and all(0 <= float(v) <= 1 for v in xywh)
+        assert cls == "0"
+        assert all(0 <= float(v) <= 1 for v in xywh)
     assert (plain / "shelf-1.jpg").is_symlink()  # the real photo is linked, never copied
     copy = cv2.imread(str(masked / "shelf-1.jpg"))
     original = cv2.imread(str(PHOTO))
+    assert copy is not None
+    assert original is not None
     assert copy.shape == original.shape
     # something unsure was painted out, and most of the photo is still the photo
     grey = (np.abs(copy.astype(int) - GREY) <= 3).all(axis=2).mean()

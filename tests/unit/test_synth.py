@@ -15,7 +15,8 @@ from training.synth import generate, shelf
 def test_same_seed_same_photo():
     a, ba = shelf(3, 7, 320)
     b, bb = shelf(3, 7, 320)
-    assert np.array_equal(a, b) and np.array_equal(ba, bb)
+    assert np.array_equal(a, b)
+    assert np.array_equal(ba, bb)
     c, _ = shelf(3, 8, 320)
     assert not np.array_equal(a.shape, c.shape) or not np.array_equal(a, c)
 
@@ -25,9 +26,12 @@ def test_boxes_are_valid_and_dense():
     for i in range(6):
         img, boxes = shelf(0, i, 320)
         h, w = img.shape[:2]
-        assert (boxes[:, 0] >= 0).all() and (boxes[:, 2] <= w).all()
-        assert (boxes[:, 1] >= 0).all() and (boxes[:, 3] <= h).all()
-        assert (boxes[:, 2] > boxes[:, 0]).all() and (boxes[:, 3] > boxes[:, 1]).all()
+        assert (boxes[:, 0] >= 0).all()
+        assert (boxes[:, 2] <= w).all()
+        assert (boxes[:, 1] >= 0).all()
+        assert (boxes[:, 3] <= h).all()
+        assert (boxes[:, 2] > boxes[:, 0]).all()
+        assert (boxes[:, 3] > boxes[:, 1]).all()
         counts.append(len(boxes))
     assert np.mean(counts) > 30  # shelves are packed, as real ones are
 
@@ -52,7 +56,8 @@ def test_warped_boxes_stay_on_their_products():
         out, boxes = perspective(img, [[130, 80, 170, 120]], np.random.default_rng(i), strength=0.2)
         (x0, y0, x1, y1), = boxes
         inside = out[int(y0) + 2 : int(y1) - 2, int(x0) + 2 : int(x1) - 2, 0]
-        assert inside.mean() > 200 and (out[:, :, 0] > 128).sum() <= 1.1 * (x1 - x0) * (y1 - y0)
+        assert inside.mean() > 200
+        assert (out[:, :, 0] > 128).sum() <= 1.1 * (x1 - x0) * (y1 - y0)
 
 
 def test_real_faces_are_printed_where_the_labels_are():
@@ -101,7 +106,7 @@ def test_style_4_stacks_most_rows_at_real_densities():
     rng = np.random.default_rng(0)
     faces = [rng.integers(0, 255, (int(rng.integers(40, 120)), int(rng.integers(20, 100)), 3), dtype=np.uint8)
              for _ in range(50)]
-    share = {3: [], 4: []}
+    share: dict[int, list[float]] = {3: [], 4: []}
     counts = []
     for i in range(16):
         for style in (3, 4):
@@ -112,7 +117,8 @@ def test_style_4_stacks_most_rows_at_real_densities():
                 h, w = img.shape[:2]
                 whole = (boxes[:, 0] > 0) & (boxes[:, 1] > 0) & (boxes[:, 2] < w) & (boxes[:, 3] < h)
                 assert np.percentile((boxes[whole, 3] - boxes[whole, 1]) / h, 5) > 1 / 50  # layers stay visible
-    assert np.mean(share[4]) > 1.5 * np.mean(share[3]) and np.mean(share[4]) > 0.3
+    assert np.mean(share[4]) > 1.5 * np.mean(share[3])
+    assert np.mean(share[4]) > 0.3
     assert 60 <= np.median(counts) <= 300  # denser than style 3, but a shelf, not a swarm
 
 
