@@ -165,3 +165,30 @@ def problem(r, status: int, code: str) -> dict:
     assert body["status"] == status and body["code"] == code, body
     assert body["type"].endswith(code) and body["title"] and body["detail"]
     return body
+
+
+@pytest.fixture(scope="session")
+def gateway(stack, tmp_path_factory) -> Iterator[str]:
+    """A real gateway process (gunicorn) on a free port; yields its base URL."""
+    from devtools import procs
+    from devtools.stack import free_port
+
+    port = free_port()
+    env = {**os.environ, **stack.env(), "MODEL_PATH": str(MODEL), "ENV": "test"}
+    proc = procs.spawn(["api", "--port", str(port)], env, tmp_path_factory.mktemp("api") / "api.log")
+    url = f"http://127.0.0.1:{port}"
+    procs.wait_ready(url, [proc])
+    yield url
+    procs.stop(proc)
+
+
+@pytest.fixture
+def cli_env(stack, monkeypatch):
+    """The ops command's settings point at the test stack (the command reads the environment)."""
+    from shared.settings import get_settings
+
+    for name, value in {**stack.env(), "MODEL_PATH": str(MODEL)}.items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

@@ -29,3 +29,20 @@ def test_detect_reports_a_bad_photo(tmp_path, capsys):
     assert main(["detect", str(bad), "--json", "--model", str(MODEL)]) == 1
     doc = json.loads(capsys.readouterr().out)
     assert doc["photos"][0]["error"]
+
+
+def test_detect_prints_a_table_and_writes_annotated_photos(tmp_path, capsys):
+    import cv2
+
+    assert main(["detect", str(SAMPLES[0]), str(SAMPLES[1]), "--model", str(MODEL), "--annotate", str(tmp_path)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    det = Detector(MODEL)
+    assert out[0] == f"model {det.version}" and out[1].split()[:2] == ["photo", "product"]
+    for path, line in zip(SAMPLES[:2], out[3:], strict=True):
+        expected = len(det.detect(path.read_bytes()))
+        assert line.split()[:2] == [path.name, str(expected)]
+        annotated = tmp_path / f"{path.stem}.annotated.jpg"
+        assert line.rstrip().endswith(str(annotated))
+        image = cv2.imread(str(annotated))
+        original = cv2.imread(str(path))
+        assert image is not None and max(image.shape[:2]) == min(1600, max(original.shape[:2]))

@@ -1,0 +1,53 @@
+"""The `shelfwatch` ops command against the real stack: keys, submit with progress."""
+
+from __future__ import annotations
+
+import pytest
+
+from ops.cli import main
+from tests.conftest import SAMPLES
+
+
+def test_keys_create_list_revoke(cli_env, tenant, capsys):
+    assert main(["keys", "create", tenant, "--scope", "read", "--expires", "7", "--name", "ci"]) == 0
+    key = capsys.readouterr().out.strip()
+    prefix = key.split("_")[1]
+    assert key.startswith(f"sw_{prefix}_")
+    assert main(["keys", "list", tenant]) == 0
+    listing = capsys.readouterr().out.splitlines()
+    assert listing[0].split()[:3] == ["prefix", "tenant", "scopes"]
+    row = next(line for line in listing if line.startswith(prefix))
+    assert tenant in row and " read " in f" {row} " and row.rstrip().endswith("-")  # not revoked
+    assert main(["keys", "revoke", prefix]) == 0
+    assert f"revoked {prefix}" in capsys.readouterr().out
+    main(["keys", "list", tenant])
+    row = next(line for line in capsys.readouterr().out.splitlines() if line.startswith(prefix))
+    assert not row.rstrip().endswith("-")  # a revocation date now
+    with pytest.raises(SystemExit, match="key_not_found"):
+        main(["keys", "revoke", "000000000000"])
+    with pytest.raises(SystemExit, match="invalid_tenant"):
+        main(["keys", "create", "bad tenant!"])
+
+
+def test_submit_reads_the_key_from_the_environment_and_shows_progress(cli_env, gateway, worker, api_key,
+                                                                     monkeypatch, capsys):
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("SHELFWATCH_API_KEY", api_key)
+    get_settings.cache_clear()
+    rc = main(["submit", str(SAMPLES[0]), str(SAMPLES[1]), "--api", gateway, "--store", "cli-store", "--mode", "fast"])
+    out, err = capsys.readouterr()
+    assert rc == 0, (out, err)
+    assert "done 2, failed 0, queued or running 0 of 2" in err  # the last progress line
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["photo", "status", "product"]
+    assert SAMPLES[0].name in out and lines[-1].startswith("total") and " done " in lines[-1]
+
+
+def test_submit_without_a_key_says_how_to_give_one(cli_env, monkeypatch):
+    from shared.settings import get_settings
+
+    monkeypatch.delenv("SHELFWATCH_API_KEY", raising=False)
+    get_settings.cache_clear()
+    with pytest.raises(SystemExit, match="SHELFWATCH_API_KEY"):
+        main(["submit", str(SAMPLES[0]), "--api", "http://127.0.0.1:9"])
