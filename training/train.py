@@ -11,6 +11,7 @@ and, when MLflow is installed, in a local MLflow file store under the workdir.
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 from pathlib import Path
 
@@ -139,11 +140,7 @@ def train(cfg: dict, workdir: Path, data_yaml: Path) -> Path:
 
 
 def _mlflow_available() -> bool:
-    try:
-        import mlflow  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return importlib.util.find_spec("mlflow") is not None
 
 
 def main() -> None:
