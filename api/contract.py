@@ -15,7 +15,7 @@ from typing import Any
 from flask_openapi3 import OpenAPI
 from pydantic import BaseModel
 
-from api.problems import PROBLEM_JSON, TITLES
+from api.problems import ERROR_CODES, PROBLEM_JSON, TITLES, field_code
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _HEADER_OF = {
@@ -85,4 +85,28 @@ def finish(spec: dict[str, Any]) -> dict[str, Any]:
                     del responses["422"]
     components = spec.setdefault("components", {})
     components["securitySchemes"] = {**(components.get("securitySchemes") or {}), **BEARER}
+    codes = sorted(set(ERROR_CODES) | validation_codes(spec))
+    for name in ("Problem", "FieldError"):
+        components["schemas"][name]["properties"]["code"]["enum"] = codes
     return spec
+
+
+def validation_codes(spec: dict[str, Any]) -> set[str]:
+    """invalid_<field> for every field a request can carry, missing_<field> for required ones."""
+    schemas = spec.get("components", {}).get("schemas", {})
+    codes = set()
+    for path_item in spec.get("paths", {}).values():
+        for op in path_item.values():
+            for param in op.get("parameters", []):
+                if param.get("in") != "path":
+                    codes.add(field_code(param["name"], missing=False))
+                    if param.get("required"):
+                        codes.add(field_code(param["name"], missing=True))
+            for media in op.get("requestBody", {}).get("content", {}).values():
+                ref = media.get("schema", {}).get("$ref", "")
+                body = schemas.get(ref.rsplit("/", 1)[-1], {})
+                for name in body.get("properties", {}):
+                    codes.add(field_code(name, missing=False))
+                for name in body.get("required", []):
+                    codes.add(field_code(name, missing=True))
+    return codes

@@ -38,6 +38,46 @@ TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not f
 HTTP_CODES = {400: "bad_request", 404: "not_found", 405: "method_not_allowed", 413: "request_too_large",
               415: "unsupported_media_type"}
 
+# Every code the API answers with, its status and what it means. The spec lists them as the
+# enum of Problem.code (with the invalid_<field>/missing_<field> codes of each request
+# schema), so a response with an unlisted code fails the contract tests; the README's
+# table is generated from here.
+ERROR_CODES: dict[str, tuple[int, str]] = {
+    "bad_request": (400, "the request could not be parsed"),
+    "unauthorized": (401, "no API key, or an unknown, revoked or expired one"),
+    "insufficient_scope": (403, "the key lacks the scope the route needs (submit, read, admin)"),
+    "not_found": (404, "no such URL"),
+    "audit_not_found": (404, "no such audit for your tenant"),
+    "job_not_found": (404, "no such job for your tenant"),
+    "key_not_found": (404, "no key with that prefix in your tenant"),
+    "method_not_allowed": (405, "see the Allow header"),
+    "job_not_done": (409, "the job has no result yet (Retry-After says when to look again)"),
+    "request_too_large": (413, "the whole request is over the size limit"),
+    "too_many_photos": (413, "more than MAX_PHOTOS_PER_AUDIT photos"),
+    "photo_too_large": (413, "a photo is over MAX_PHOTO_BYTES"),
+    "photo_too_many_pixels": (413, "a photo is over MAX_PHOTO_PIXELS"),
+    "unsupported_media_type": (415, "a photo that is not JPEG, PNG or WebP, or a body of the wrong type"),
+    "photo_empty": (422, "an empty file"),
+    "photo_unreadable": (422, "a photo whose header cannot be read"),
+    "no_photos": (422, "no file in the multipart field photos"),
+    "idempotency_key_reused": (422, "the Idempotency-Key was used for a different request"),
+    "invalid_scopes": (422, "scopes: one or more of submit, read, admin"),
+    "invalid_expiry": (422, "expires_in_days must be positive"),
+    "invalid_cursor": (422, "not a next_cursor this API returned"),
+    "unknown_field": (422, "a field the schema does not have"),
+    "internal_error": (500, "a bug: it has been logged"),
+    "broker_unavailable": (503, "stored but not queued: resend with the same Idempotency-Key"),
+}
+FIELD_CODES = "invalid_<field>, missing_<field>"  # one per field of each request schema, listed in the spec
+
+
+def field_code(field: str, missing: bool) -> str:
+    """The code of a problem with one request field: ``invalid_<field>`` or ``missing_<field>``."""
+    base = field.split("[")[0]
+    if base == "photos" and missing:
+        return "no_photos"
+    return f"{'missing' if missing else 'invalid'}_{base}".lower().replace("-", "_")
+
 
 def problem(status: int, code: str, detail: str, errors: list[FieldProblem] | None = None,
             headers: dict[str, str] | None = None) -> Response:
@@ -76,22 +116,14 @@ def _field(loc: tuple[Any, ...]) -> str:
     return field
 
 
-# a field's code when the value is missing or wrong; anything else is invalid_<field>
-_MISSING = {"photos": "no_photos"}
-
-
 def from_validation(exc: ValidationError) -> Response:
     """pydantic's errors for a request part (form, query, body, headers), all at once, as 422."""
     problems = []
     for err in exc.errors(include_url=False):
         field = _field(err["loc"])
-        base = field.split("[")[0]
-        if err["type"] == "missing":
-            code = _MISSING.get(base, f"missing_{base}".lower().replace("-", "_"))
-        elif err["type"] == "extra_forbidden":
+        if err["type"] == "extra_forbidden":
             code = "unknown_field"
         else:
-            code = _MISSING.get(base) if base == "photos" and err["type"] == "too_short" else None
-            code = code or f"invalid_{base}".lower().replace("-", "_")
+            code = field_code(field, missing=err["type"] == "missing")
         problems.append(FieldProblem(field, code, f"{field}: {err['msg']}"))
     return from_domain(Invalid(problems))

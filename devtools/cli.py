@@ -3,7 +3,7 @@
     shelfwatch-dev services up|down   find or start Postgres, Redis and S3 on loopback
     shelfwatch-dev demo [--once]      the whole farm on the bundled sample photos
     shelfwatch-dev bench [--quick]    engine and farm benchmarks against Ultralytics and OpenVINO
-    shelfwatch-dev openapi            write the API's OpenAPI document to docs/openapi.json
+    shelfwatch-dev openapi            write docs/openapi.json and the README's API tables
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
 def cmd_openapi(args: argparse.Namespace) -> int:
     from devtools.openapi import write
 
-    print(f"wrote {write(args.out)}")
+    print("wrote", ", ".join(str(p) for p in write(args.out)))
     return 0
 
 
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--samples", type=Path, default=Path("samples"), help="folder of photos to submit")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("openapi", help="write the OpenAPI document (docs/openapi.json)")
+    p = sub.add_parser("openapi", help="write docs/openapi.json and the README's API tables")
     p.add_argument("--out", type=Path, default=Path("docs/openapi.json"))
     p.set_defaults(func=cmd_openapi)
 

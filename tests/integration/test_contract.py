@@ -222,8 +222,18 @@ def test_an_audit_view_costs_the_same_queries_for_1_or_20_jobs(client, api_key, 
     assert statements(twenty) == statements(one) <= 5
 
 
-def test_openapi_file_is_what_make_openapi_writes():
-    from devtools.openapi import render
+def test_openapi_file_and_readme_tables_are_what_make_openapi_writes():
+    from devtools.openapi import document, render, with_tables
 
-    assert render() == (ROOT / "docs" / "openapi.json").read_text()
+    assert render() == (ROOT / "docs" / "openapi.json").read_text(), "run `make openapi`"
+    readme = (ROOT / "README.md").read_text()
+    assert with_tables(readme, document()) == readme, "the README's API tables are stale: run `make openapi`"
     assert json.loads(render())["info"]["title"] == "ShelfWatch API"
+
+
+def test_error_codes_answered_are_in_the_spec_enum(spec):
+    from api.problems import ERROR_CODES
+
+    enum = set(spec["components"]["schemas"]["Problem"]["properties"]["code"]["enum"])
+    assert set(ERROR_CODES) <= enum
+    assert {"invalid_store_id", "missing_store_id", "invalid_limit", "invalid_idempotency_key"} <= enum
