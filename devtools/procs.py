@@ -25,7 +25,13 @@ def spawn(args: list[str], env: dict[str, str], log: Path, cores: list[int] | No
         cmd = ["taskset", "-c", ",".join(map(str, cores)), *cmd]
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "ab") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen(cmd, env=env,  # noqa: S603 - the ops command with our own arguments
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def _command(proc: subprocess.Popen) -> str:
+    args = proc.args
+    return " ".join(str(a) for a in args) if isinstance(args, list) else str(args)
 
 
 def wait_ready(api: str, procs: list[subprocess.Popen], timeout: float = 60) -> None:
@@ -34,7 +40,7 @@ def wait_ready(api: str, procs: list[subprocess.Popen], timeout: float = 60) -> 
     while time.monotonic() < deadline:
         for p in procs:
             if p.poll() is not None:
-                raise RuntimeError(f"{' '.join(map(str, p.args))} exited early (code {p.returncode})")
+                raise RuntimeError(f"{_command(p)} exited early (code {p.returncode})")
         with contextlib.suppress(requests.RequestException):
             if requests.get(f"{api}/readyz", timeout=2).status_code == 200:
                 return
@@ -47,7 +53,7 @@ def wait_for_log(log: Path, needle: str, proc: subprocess.Popen, timeout: float 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{' '.join(map(str, proc.args))} exited early (code {proc.returncode}); see {log}")
+            raise RuntimeError(f"{_command(proc)} exited early (code {proc.returncode}); see {log}")
         if log.exists() and needle in log.read_text(errors="replace"):
             return
         time.sleep(0.1)

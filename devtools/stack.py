@@ -56,7 +56,7 @@ class Stack:
         """A Settings object for this stack, ignoring any env file (tests, benchmarks)."""
         values: dict[str, object] = {k.lower(): v for k, v in self.env().items()}
         values.update(overrides)
-        return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+        return Settings.model_validate(values)
 
     def create_key(self, tenant: str, scopes: tuple[str, ...] | None = None) -> str:
         from shared.db import make_engine, make_sessionmaker, transaction
@@ -182,7 +182,7 @@ def redis_binary() -> str:
 def start_redis(state: Path, started: list[str]) -> str:
     port = free_port()
     (state / "redis").mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(
+    proc = subprocess.Popen(  # noqa: S603 - fixed argument list
         [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
          "--dir", str(state / "redis")],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -206,7 +206,7 @@ def s3_answers(url: str) -> bool:
     import urllib.request
 
     try:
-        urllib.request.urlopen(url, timeout=1).close()
+        urllib.request.urlopen(url, timeout=1).close()  # noqa: S310 - an http:// URL of our own S3 server
         return True
     except OSError as exc:
         # an S3 server answers an anonymous GET / with an HTTP error, which is fine
@@ -215,9 +215,9 @@ def s3_answers(url: str) -> bool:
 
 def start_s3(state: Path, started: list[str]) -> str:
     port = free_port()
-    log = open(state / "s3.log", "ab")  # noqa: SIM115 - handed to the child
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=log, stderr=log, start_new_session=True)
+    with open(state / "s3.log", "ab") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],  # noqa: S603 - fixed argument list
+                                stdout=log, stderr=log, start_new_session=True)
     _record_pid(state, f"s3-{port}", proc.pid)
     started.append("s3")
     url = f"http://127.0.0.1:{port}"

@@ -38,7 +38,7 @@ def cmd_keys(args: argparse.Namespace, s: Settings) -> int:
 def cmd_api(args: argparse.Namespace, s: Settings) -> int:
     argv = [sys.executable, "-m", "gunicorn", "api.wsgi:app", "--bind", f"{args.host}:{args.port}",
             "--workers", str(args.workers), "--threads", str(args.threads), "--access-logfile", "-"]
-    os.execv(sys.executable, argv)
+    os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with gunicorn, fixed arguments
 
 
 def cmd_worker(args: argparse.Namespace, s: Settings) -> int:

@@ -33,7 +33,7 @@ def run(args: argparse.Namespace, s: Settings) -> int:
     det = Detector(spec.model, threads=args.threads, input_size=spec.input_size)
     if args.annotate:
         args.annotate.mkdir(parents=True, exist_ok=True)
-    photos = []
+    photos: list[dict] = []
     for path in args.photos:
         t0 = time.perf_counter()
         try:
@@ -43,8 +43,8 @@ def run(args: argparse.Namespace, s: Settings) -> int:
             print(f"{path}: {exc}", file=sys.stderr)
             photos.append({"path": str(path), "error": str(exc)})
             continue
-        entry = {"path": str(path), "detections": [d.to_dict() for d in found], "counts": counts_of(found),
-                 "ms": round((time.perf_counter() - t0) * 1e3, 1)}
+        entry: dict[str, object] = {"path": str(path), "detections": [d.to_dict() for d in found],
+                                    "counts": counts_of(found), "ms": round((time.perf_counter() - t0) * 1e3, 1)}
         if args.annotate:
             out = args.annotate / f"{path.stem}.annotated.jpg"
             out.write_bytes(annotated_jpeg(data, [d.box for d in found]))

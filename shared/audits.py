@@ -95,8 +95,8 @@ def check_fields(store_id: str, aisle: str | None, captured_at: datetime | None,
     """Every problem with the audit's fields (the gateway's schema checks the same first)."""
     problems = []
     if not _STORE_ID.fullmatch(store_id or ""):
-        problems.append(FieldProblem("store_id", "invalid_store_id",
-                                     "store_id: 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit"))
+        problems.append(FieldProblem("store_id", "invalid_store_id", "store_id: 1-64 letters, digits, '.', '_' "
+                                     "or '-', starting with a letter or digit"))
     if aisle is not None and (not aisle or len(aisle) > AISLE_MAX or not aisle.isprintable()):
         problems.append(FieldProblem("aisle", "invalid_aisle", f"aisle: 1-{AISLE_MAX} printable characters"))
     if captured_at is not None:

@@ -22,8 +22,8 @@ from celery import Celery
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.models import Job, JobStatus
 from shared.celery_app import enqueue
+from shared.models import Job, JobStatus
 
 
 def stale_jobs(session: Session, older_than_s: float, now: datetime | None = None, limit: int = 10_000) -> list[Job]:

@@ -162,8 +162,11 @@ def problem(r, status: int, code: str) -> dict:
     assert r.status_code == status, (r.status_code, r.data[:300])
     assert r.mimetype == "application/problem+json"
     body = r.get_json()
-    assert body["status"] == status and body["code"] == code, body
-    assert body["type"].endswith(code) and body["title"] and body["detail"]
+    assert body["status"] == status, body
+    assert body["code"] == code, body
+    assert body["type"].endswith(code)
+    assert body["title"]
+    assert body["detail"]
     return body
 
 

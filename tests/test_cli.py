@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from shared.detector import Detector
 from ops.cli import main
+from shared.detector import Detector
 from tests.conftest import MODEL, SAMPLES
 
 
@@ -20,7 +20,8 @@ def test_detect_json_matches_the_detector(capsys):
         assert p["detections"] == expected
         assert sum(p["counts"].values()) == len(expected)
         for d in p["detections"]:
-            assert set(d) == {"class", "confidence", "box"} and len(d["box"]) == 4
+            assert set(d) == {"class", "confidence", "box"}
+            assert len(d["box"]) == 4
 
 
 def test_detect_reports_a_bad_photo(tmp_path, capsys):
@@ -37,7 +38,8 @@ def test_detect_prints_a_table_and_writes_annotated_photos(tmp_path, capsys):
     assert main(["detect", str(SAMPLES[0]), str(SAMPLES[1]), "--model", str(MODEL), "--annotate", str(tmp_path)]) == 0
     out = capsys.readouterr().out.splitlines()
     det = Detector(MODEL)
-    assert out[0] == f"model {det.version}" and out[1].split()[:2] == ["photo", "product"]
+    assert out[0] == f"model {det.version}"
+    assert out[1].split()[:2] == ["photo", "product"]
     for path, line in zip(SAMPLES[:2], out[3:], strict=True):
         expected = len(det.detect(path.read_bytes()))
         assert line.split()[:2] == [path.name, str(expected)]
@@ -45,4 +47,6 @@ def test_detect_prints_a_table_and_writes_annotated_photos(tmp_path, capsys):
         assert line.rstrip().endswith(str(annotated))
         image = cv2.imread(str(annotated))
         original = cv2.imread(str(path))
-        assert image is not None and max(image.shape[:2]) == min(1600, max(original.shape[:2]))
+        assert image is not None
+        assert original is not None
+        assert max(image.shape[:2]) == min(1600, max(original.shape[:2]))

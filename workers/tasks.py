@@ -38,14 +38,15 @@ TASK_RUNS = Counter("shelfwatch_task_runs_total", "task runs by outcome", ["task
 TASK_SECONDS = Histogram("shelfwatch_task_seconds", "task run time", ["task"])
 JOBS_RETRIED = Counter("shelfwatch_jobs_retried_total", "jobs sent again after transient trouble", ["queue"])
 
-_context: contextvars.ContextVar[dict[str, str]] = contextvars.ContextVar("shelfwatch_log_context", default={})
+_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("shelfwatch_log_context",
+                                                                                default=None)
 
 
 class ContextFilter(logging.Filter):
     """Adds the task's context to every record: ``%(context)s`` in a format string."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        ctx = _context.get()
+        ctx = _context.get() or {}
         record.context = " ".join(f"{k}={v}" for k, v in ctx.items()) if ctx else "-"
         return True
 
@@ -53,7 +54,7 @@ class ContextFilter(logging.Filter):
 @contextmanager
 def context(**values: str) -> Iterator[None]:
     """Add keys to the log context for the duration of the block (nested blocks add up)."""
-    token = _context.set({**_context.get(), **{k: str(v) for k, v in values.items()}})
+    token = _context.set({**(_context.get() or {}), **{k: str(v) for k, v in values.items()}})
     try:
         yield
     finally:

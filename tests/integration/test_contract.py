@@ -39,14 +39,17 @@ def test_every_scoped_route_in_the_spec_is_listed_here(spec):
 
 def test_docs_page_uses_only_local_assets(client):
     page = client.get("/docs")
-    assert page.status_code == 200 and page.mimetype == "text/html"
+    assert page.status_code == 200
+    assert page.mimetype == "text/html"
     html = page.data.decode()
     assert "/v1/openapi.json" in html
     srcs = re.findall(r'(?:src|href)="([^"]+)"', html)
-    assert srcs and all(s.startswith("/docs/assets/") for s in srcs), srcs
+    assert srcs
+    assert all(s.startswith("/docs/assets/") for s in srcs), srcs
     for src in srcs:
         asset = client.get(src)
-        assert asset.status_code == 200 and len(asset.data) > 1000, src
+        assert asset.status_code == 200, src
+        assert len(asset.data) > 1000, src
 
 
 def _path(template: str) -> str:
@@ -68,14 +71,19 @@ def test_keys_created_listed_and_revoked_over_the_api(client, api_key):
                        headers=auth(api_key))
     assert made.status_code == 201
     key = made.get_json()
-    assert key["scopes"] == ["read"] and key["key"].startswith(f"sw_{key['prefix']}_") and key["expires_at"]
+    assert key["scopes"] == ["read"]
+    assert key["key"].startswith(f"sw_{key['prefix']}_")
+    assert key["expires_at"]
     assert client.get("/v1/audits", headers=auth(key["key"])).status_code == 200
     problem(post_audit(client, key["key"], [SAMPLES[0].read_bytes()]), 403, "insufficient_scope")
     listed = client.get("/v1/keys", headers=auth(api_key)).get_json()["items"]
     mine = next(k for k in listed if k["prefix"] == key["prefix"])
-    assert "key" not in mine and mine["last_used_at"] is not None and mine["revoked_at"] is None
+    assert "key" not in mine
+    assert mine["last_used_at"] is not None
+    assert mine["revoked_at"] is None
     revoked = client.delete(f"/v1/keys/{key['prefix']}", headers=auth(api_key))
-    assert revoked.status_code == 200 and revoked.get_json()["revoked_at"]
+    assert revoked.status_code == 200
+    assert revoked.get_json()["revoked_at"]
     # refused from the very next request on
     problem(client.get("/v1/audits", headers=auth(key["key"])), 401, "unauthorized")
     problem(client.delete("/v1/keys/000000000000", headers=auth(api_key)), 404, "key_not_found")
@@ -131,7 +139,9 @@ def test_pagination_walks_every_audit_once_while_new_ones_arrive(client, api_key
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    assert pages == 3 and len(seen) == 450 and len(set(seen)) == 450
+    assert pages == 3
+    assert len(seen) == 450
+    assert len(set(seen)) == 450
     created = [a["created_at"] for a in client.get("/v1/audits", query_string={"limit": 200},
                                                     headers=auth(api_key)).get_json()["items"]]
     assert created == sorted(created, reverse=True)
@@ -141,9 +151,11 @@ def test_list_filters_and_limits(client, api_key, tenant, factory):
     _insert_audits(factory, tenant, 3, store="north")
     _insert_audits(factory, tenant, 2, store="south")
     north = client.get("/v1/audits", query_string={"store_id": "north"}, headers=auth(api_key)).get_json()
-    assert len(north["items"]) == 3 and {a["store_id"] for a in north["items"]} == {"north"}
+    assert len(north["items"]) == 3
+    assert {a["store_id"] for a in north["items"]} == {"north"}
     none = client.get("/v1/audits", query_string={"status": "failed"}, headers=auth(api_key)).get_json()
-    assert none["items"] == [] and none["next_cursor"] is None
+    assert none["items"] == []
+    assert none["next_cursor"] is None
     future = (datetime.now(UTC) + timedelta(days=1)).isoformat()
     assert client.get("/v1/audits", query_string={"since": future}, headers=auth(api_key)).get_json()["items"] == []
     r = client.get("/v1/audits", query_string={"limit": 201, "status": "lost"}, headers=auth(api_key))
@@ -156,10 +168,12 @@ def test_list_filters_and_limits(client, api_key, tenant, factory):
 def test_polling_hints_while_not_finished(client, api_key):
     """No worker runs in this test: the audit stays queued."""
     r = post_audit(client, api_key, [SAMPLES[0].read_bytes()], store="no-worker")
-    assert r.status_code == 202 and int(r.headers["Retry-After"]) >= 1
+    assert r.status_code == 202
+    assert int(r.headers["Retry-After"]) >= 1
     body = r.get_json()
     audit = client.get(body["url"], headers=auth(api_key))
-    assert audit.get_json()["status"] == "queued" and int(audit.headers["Retry-After"]) >= 1
+    assert audit.get_json()["status"] == "queued"
+    assert int(audit.headers["Retry-After"]) >= 1
     assert audit.get_json()["progress"] == {"total": 1, "done": 0, "failed": 0, "pending": 1}
     job = client.get(body["jobs"][0]["url"], headers=auth(api_key))
     assert int(job.headers["Retry-After"]) >= 1
@@ -179,7 +193,8 @@ def test_broker_down_at_submit_is_503_and_a_replay_enqueues(settings, spec, clie
     problem(r, 503, "broker_unavailable")
     assert int(r.headers["Retry-After"]) >= 1
     again = post_audit(client, api_key, [SAMPLES[1].read_bytes()], idem=key)
-    assert again.status_code == 200 and again.get_json()["replayed"] is True
+    assert again.status_code == 200
+    assert again.get_json()["replayed"] is True
     with factory() as s:
         assert s.get(Job, uuid.UUID(again.get_json()["job_ids"][0])).status == "queued"
 
@@ -214,7 +229,8 @@ def test_an_audit_view_costs_the_same_queries_for_1_or_20_jobs(client, api_key, 
             r = client.get(f"/v1/audits/{audit_id}", headers=auth(api_key))
         finally:
             event.remove(Engine, "before_cursor_execute", seen)
-        assert r.status_code == 200 and len(r.get_json()["jobs"]) in (1, 20)
+        assert r.status_code == 200
+        assert len(r.get_json()["jobs"]) in (1, 20)
         return count
 
     one, twenty = make(1), make(20)

@@ -13,9 +13,15 @@ from shared.models import Audit, Detection, Job, Result
 from tests.conftest import SAMPLES, auth, post_audit, problem, wait_for
 
 
+def decoded(data: bytes) -> np.ndarray:
+    image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
+    assert image is not None
+    return image
+
+
 def corrupt_jpeg() -> bytes:
     """A JPEG whose header is valid (the gateway accepts it) but whose data is garbage."""
-    ok, buf = cv2.imencode(".jpg", np.full((64, 96, 3), 128, np.uint8))
+    _, buf = cv2.imencode(".jpg", np.full((64, 96, 3), 128, np.uint8))
     head = buf.tobytes()
     sos = head.index(b"\xff\xda")
     return head[: sos] + b"\xff\xda" + bytes(np.random.default_rng(0).integers(0, 255, 2000, dtype=np.uint8))
@@ -26,24 +32,29 @@ def test_one_photo_end_to_end(client, api_key, worker):
     r = post_audit(client, api_key, [photo], aisle="7", captured_at="2026-11-20T10:00:00Z")
     assert r.status_code == 202, r.get_json()
     body = r.get_json()
-    assert len(body["job_ids"]) == 1 and body["url"].endswith(body["audit_id"])
-    assert r.headers["Location"] == body["url"] and int(r.headers["Retry-After"]) >= 1
+    assert len(body["job_ids"]) == 1
+    assert body["url"].endswith(body["audit_id"])
+    assert r.headers["Location"] == body["url"]
+    assert int(r.headers["Retry-After"]) >= 1
     assert body["jobs"] == [{"id": body["job_ids"][0], "url": f"http://localhost/v1/jobs/{body['job_ids'][0]}"}]
     job = wait_for(client, f"/v1/jobs/{body['job_ids'][0]}", api_key)
     assert job["status"] == "done"
     assert job["model_version"].startswith("shelfwatch-")
     assert sum(job["counts"].values()) == job["detection_count"] == len(job["detections"])
-    h, w = cv2.imdecode(np.frombuffer(photo, np.uint8), cv2.IMREAD_COLOR).shape[:2]
+    h, w = decoded(photo).shape[:2]
     for d in job["detections"]:
         x1, y1, x2, y2 = d["box"]
-        assert 0 <= x1 < x2 <= w and 0 <= y1 < y2 <= h
+        assert 0 <= x1 < x2 <= w
+        assert 0 <= y1 < y2 <= h
         assert 0 < d["confidence"] <= 1
     t = job["timings"]
     assert t["queued_at"] <= t["started_at"] <= t["finished_at"]
-    assert set(t["worker_ms"]) == {"claim", "fetch", "detect_per_photo"} and t["queue_wait_ms"] >= 0
+    assert set(t["worker_ms"]) == {"claim", "fetch", "detect_per_photo"}
+    assert t["queue_wait_ms"] >= 0
     img = client.get(f"/v1/jobs/{job['id']}/annotated.jpg", headers=auth(api_key))
-    assert img.status_code == 200 and img.mimetype == "image/jpeg"
-    assert cv2.imdecode(np.frombuffer(img.data, np.uint8), cv2.IMREAD_COLOR).shape[:2] == (h, w)
+    assert img.status_code == 200
+    assert img.mimetype == "image/jpeg"
+    assert decoded(img.data).shape[:2] == (h, w)
 
 
 def test_n_photos_are_one_batch(client, api_key, worker, factory):
@@ -58,13 +69,15 @@ def test_n_photos_are_one_batch(client, api_key, worker, factory):
                          .where(Job.audit_id == uuid.UUID(audit["id"]))).all()
     with factory() as s:
         row = s.get(Audit, uuid.UUID(audit["id"]))
-        assert row.status == "done" and row.finished_at is not None  # kept by the worker with its jobs
+        assert row.status == "done"
+        assert row.finished_at is not None
     assert audit["progress"] == {"total": len(photos), "done": len(photos), "failed": 0, "pending": 0}
     # taken, fetched, inferred and written together: one batch id, its size the whole audit
-    assert len({b for b, _ in rows}) == 1 and {n for _, n in rows} == {len(photos)}
+    assert len({b for b, _ in rows}) == 1
+    assert {n for _, n in rows} == {len(photos)}
     # the same photo twice in one audit gives the same counts
     assert audit["jobs"][0]["counts"] == audit["jobs"][-1]["counts"]
-    totals = {}
+    totals: dict[str, int] = {}
     for j in audit["jobs"]:
         for c, n in j["counts"].items():
             totals[c] = totals.get(c, 0) + n
@@ -76,7 +89,8 @@ def test_idempotent_resubmission(client, api_key, factory):
     key = f"idem-{uuid.uuid4()}"
     first = post_audit(client, api_key, [photo], idem=key)
     again = post_audit(client, api_key, [photo], idem=key)
-    assert first.status_code == 202 and again.status_code == 200
+    assert first.status_code == 202
+    assert again.status_code == 200
     assert again.get_json()["audit_id"] == first.get_json()["audit_id"]
     assert again.get_json()["job_ids"] == first.get_json()["job_ids"]
     assert again.get_json()["replayed"] is True
@@ -115,7 +129,8 @@ def test_corrupt_photo_fails_and_worker_keeps_going(client, api_key, worker):
     audit = wait_for(client, f"/v1/audits/{r.get_json()['audit_id']}", api_key)
     bad, good = audit["jobs"]
     assert bad["status"] == "failed"
-    assert bad["failure"]["code"] == "photo_undecodable" and bad["failure"]["reason"]
+    assert bad["failure"]["code"] == "photo_undecodable"
+    assert bad["failure"]["reason"]
     assert good["status"] == "done"
     assert audit["status"] == "partial"
     # and the next audit is processed normally
@@ -145,6 +160,7 @@ def test_job_lost_by_the_broker_is_requeued_and_done(client, api_key, tenant, wo
         s.execute(update(Job).where(Job.id == job_id).values(queued_at=datetime.now(UTC) - timedelta(hours=1)))
     assert str(job_id) in requeue_stale(factory, celery, older_than_s=600)
     job = wait_for(client, f"/v1/jobs/{job_id}", api_key)
-    assert job["status"] == "done" and job["detection_count"] > 0
+    assert job["status"] == "done"
+    assert job["detection_count"] > 0
     # once done, it is never sent again
     assert str(job_id) not in requeue_stale(factory, celery, older_than_s=600)

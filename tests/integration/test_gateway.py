@@ -119,7 +119,7 @@ def test_wrong_method_is_405_with_allow(client, api_key):
 def test_png_is_accepted_and_stored_as_png(client, api_key, factory):
     from shared.models import Job
 
-    ok, png = cv2.imencode(".png", np.zeros((40, 60, 3), np.uint8))
+    _, png = cv2.imencode(".png", np.zeros((40, 60, 3), np.uint8))
     r = post_audit(client, api_key, [png.tobytes()])
     assert r.status_code == 202
     with factory() as s:

@@ -13,8 +13,10 @@ def test_registry_maps_modes_to_models_and_sizes(tmp_path):
     registry.save(tmp_path, {"modes": {"fast": {"model": "a.onnx", "input_size": 512},
                                        "accurate": {"model": "b.onnx"}}})
     modes = registry.resolve(tmp_path, None)
-    assert modes["fast"].model == tmp_path / "a.onnx" and modes["fast"].input_size == 512
-    assert modes["accurate"].model == tmp_path / "b.onnx" and modes["accurate"].input_size is None
+    assert modes["fast"].model == tmp_path / "a.onnx"
+    assert modes["fast"].input_size == 512
+    assert modes["accurate"].model == tmp_path / "b.onnx"
+    assert modes["accurate"].input_size is None
     assert json.loads(registry.registry_path(tmp_path).read_text())["modes"]["fast"]["model"] == "a.onnx"
 
 

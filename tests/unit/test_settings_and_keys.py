@@ -32,7 +32,8 @@ def test_sqs_broker_uses_the_queues_terraform_made():
                                _env_file=None))
     opts = app.conf.broker_transport_options
     assert opts["predefined_queues"] == {q: {"url": prefix + q} for q in QUEUES}
-    assert opts["region"] == "eu-west-1" and opts["visibility_timeout"] == 3600
+    assert opts["region"] == "eu-west-1"
+    assert opts["visibility_timeout"] == 3600
     assert app.conf.worker_enable_remote_control is False
     with pytest.raises(RuntimeError, match="SQS_QUEUE_URL_PREFIX"):
         make_celery(Settings(broker_url="sqs://", _env_file=None))
@@ -68,11 +69,14 @@ def test_backoff_grows_and_is_jittered():
 
     from shared.celery_app import backoff_s
 
-    rng = random.Random(7)
+    rng = random.Random(7)  # noqa: S311 - jitter needs no cryptography
     samples = {n: [backoff_s(n, base_s=2, cap_s=300, rng=rng) for _ in range(200)] for n in (1, 3, 12)}
-    assert all(0 <= x <= 2 for x in samples[1]) and max(samples[1]) > 1.5
-    assert all(0 <= x <= 8 for x in samples[3]) and max(samples[3]) > 6
-    assert all(0 <= x <= 300 for x in samples[12]) and max(samples[12]) > 250  # capped
+    assert all(0 <= x <= 2 for x in samples[1])
+    assert max(samples[1]) > 1.5
+    assert all(0 <= x <= 8 for x in samples[3])
+    assert max(samples[3]) > 6
+    assert all(0 <= x <= 300 for x in samples[12])
+    assert max(samples[12]) > 250
     assert len(set(samples[3])) > 150  # jittered, not one value for every job
 
 
