@@ -71,9 +71,11 @@ class Stack:
 
     def close(self) -> None:
         """Drop the database this stack created and stop what it started."""
-        if self.owned_database:
-            drop_database(*self.owned_database)
-        down(self.state)
+        try:
+            if self.owned_database:
+                drop_database(*self.owned_database)
+        finally:
+            down(self.state)  # Redis and the S3 server stop even if the drop failed
 
 
 def free_port() -> int:

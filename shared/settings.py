@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     shelfwatch_api_key: str = Field("", description="API key `shelfwatch submit` sends when --key is absent")
     real_data_dir: Path | None = Field(None, description="folder of real shelf photos (images/, train.txt, "
                                        "val.txt) for training checks and benchmarks; never needed to serve")
+    ort_openvino_python: str = Field("", description="benchmarks only: the python of a separate venv with "
+                                     "onnxruntime-openvino; empty: that execution provider is not measured")
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

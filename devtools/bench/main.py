@@ -58,7 +58,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--skip-engine", action="store_true")
     p.add_argument("--skip-farm", action="store_true")
     p.add_argument("--profile", action="store_true", help="also profile the worker with py-spy (farm)")
-    p.add_argument("--ort-openvino-python", default=os.environ.get("ORT_OPENVINO_PYTHON", ""),
+    p.add_argument("--ort-openvino-python", default=Settings().ort_openvino_python,
                    help="python of a separate venv with onnxruntime-openvino (it replaces onnxruntime "
                         "if installed beside it); empty: that execution provider is skipped")
 
