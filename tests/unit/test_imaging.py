@@ -11,18 +11,18 @@ from shared.imaging import PhotoError, decode, letterbox, read_header
 
 def encode(ext: str, w: int, h: int) -> bytes:
     img = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
-    ok, buf = cv2.imencode(ext, img)
+    _, buf = cv2.imencode(ext, img)
     assert ok
     return buf.tobytes()
 
 
-@pytest.mark.parametrize("ext,ctype", [(".jpg", "image/jpeg"), (".png", "image/png"), (".webp", "image/webp")])
+@pytest.mark.parametrize(("ext", "ctype"), [(".jpg", "image/jpeg"), (".png", "image/png"), (".webp", "image/webp")])
 def test_header_gives_type_and_size(ext, ctype):
     h = read_header(encode(ext, 123, 45))
     assert (h.content_type, h.width, h.height) == (ctype, 123, 45)
 
 
-@pytest.mark.parametrize("data,code", [
+@pytest.mark.parametrize(("data", "code"), [
     (b"", "unsupported_media_type"),
     (b"GIF89a...", "unsupported_media_type"),
     (b"\xff\xd8\xff\xe0\x00\x10JFIF", "photo_unreadable"),
@@ -42,11 +42,12 @@ def test_reduced_decode_maps_back_to_original_pixels():
     assert (d.width, d.height) == (3000, 2000)
     assert d.scale_to_original == pytest.approx(4.0)
     full = decode(data)
-    assert full.image.shape[:2] == (2000, 3000) and full.scale_to_original == 1.0
+    assert full.image.shape[:2] == (2000, 3000)
+    assert full.scale_to_original == 1.0
 
 
 def test_undecodable_body():
-    ok, buf = cv2.imencode(".jpg", np.zeros((32, 32, 3), np.uint8))
+    _, buf = cv2.imencode(".jpg", np.zeros((32, 32, 3), np.uint8))
     head = buf.tobytes()
     broken = head[: head.index(b"\xff\xda")] + b"\xff\xda" + b"\x00\x01" * 10
     with pytest.raises(PhotoError) as e:
@@ -57,9 +58,13 @@ def test_undecodable_body():
 def test_letterbox_centres_and_scales():
     img = np.full((100, 200, 3), 255, np.uint8)
     out, r, px, py = letterbox(img, 64)
-    assert out.shape == (64, 64, 3) and r == pytest.approx(0.32)
+    assert out.shape == (64, 64, 3)
+    assert r == pytest.approx(0.32)
     assert (px, py) == (0, 16)
-    assert out[15, 10, 0] == 114 and out[16, 10, 0] == 255 and out[47, 10, 0] == 255 and out[48, 10, 0] == 114
+    assert out[15, 10, 0] == 114
+    assert out[16, 10, 0] == 255
+    assert out[47, 10, 0] == 255
+    assert out[48, 10, 0] == 114
 
 
 def test_exif_rotation_is_applied_and_sizes_follow_it():
