@@ -11,7 +11,7 @@ from shared.imaging import PhotoError, decode, letterbox, read_header
 
 def encode(ext: str, w: int, h: int) -> bytes:
     img = np.random.default_rng(0).integers(0, 255, (h, w, 3), dtype=np.uint8)
-    _, buf = cv2.imencode(ext, img)
+    ok, buf = cv2.imencode(ext, img)
     assert ok
     return buf.tobytes()
 
