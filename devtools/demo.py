@@ -54,5 +54,5 @@ def run(once: bool, port: int, samples: Path = Path("samples")) -> int:
             pass
         return 0
     finally:
-        for p in children:
-            procs.stop(p, timeout=15)
+        procs.stop_gateway(children[0])
+        procs.stop(children[1], timeout=15)

@@ -34,6 +34,10 @@ def _command(proc: subprocess.Popen) -> str:
     return " ".join(str(a) for a in args) if isinstance(args, list) else str(args)
 
 
+def stop_gateway(proc: subprocess.Popen) -> None:
+    stop(proc, sig=signal.SIGINT)
+
+
 def wait_ready(api: str, procs: list[subprocess.Popen], timeout: float = 60) -> None:
     """Poll ``/readyz`` until 200; fail at once if one of ``procs`` exits."""
     deadline = time.monotonic() + timeout
@@ -60,10 +64,15 @@ def wait_for_log(log: Path, needle: str, proc: subprocess.Popen, timeout: float 
     raise RuntimeError(f"{needle!r} did not appear in {log} within {timeout:.0f} s")
 
 
-def stop(proc: subprocess.Popen, timeout: float = 20) -> None:
-    """SIGTERM the child's whole process group (gunicorn and Celery have children), then SIGKILL."""
+def stop(proc: subprocess.Popen, timeout: float = 20, sig: int = signal.SIGTERM) -> None:
+    """Signal the child's whole process group (gunicorn and Celery have children), then SIGKILL.
+
+    SIGTERM is a warm shutdown for a Celery worker (it finishes its batch). A gateway is
+    stopped with SIGINT: gunicorn's quick shutdown, since SIGTERM waits for its graceful
+    timeout while a client keeps a connection alive.
+    """
     with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
+        os.killpg(proc.pid, sig)
     try:
         proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -182,7 +182,7 @@ def gateway(stack, tmp_path_factory) -> Iterator[str]:
     url = f"http://127.0.0.1:{port}"
     procs.wait_ready(url, [proc])
     yield url
-    procs.stop(proc)
+    procs.stop_gateway(proc)
 
 
 @pytest.fixture

@@ -148,9 +148,10 @@ class Farm:
         return pids
 
     def close(self) -> None:
-        for proc in (self.worker, self.api):
-            if proc is not None:
-                procs.stop(proc)
+        if self.worker is not None:
+            procs.stop(self.worker)
+        if self.api is not None:
+            procs.stop_gateway(self.api)
         try:
             if self.stack is not None:
                 self.stack.close()  # drops the database, stops Redis and moto
