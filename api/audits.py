@@ -50,6 +50,13 @@ class WaitHint:
             self._at = now
         return self._value
 
+    def answer(self, view: dict, finished: bool) -> Response:
+        """The view as JSON; with ``Retry-After`` while the thing is not finished."""
+        resp = jsonify(view)
+        if not finished:
+            resp.headers["Retry-After"] = str(self.seconds())
+        return resp
+
 
 def register(app: OpenAPI, services: Services) -> None:
     hint = WaitHint(services)
@@ -95,10 +102,7 @@ def register(app: OpenAPI, services: Services) -> None:
     def get_audit(path: AuditPath) -> Response:
         with services.factory() as session:
             audit = views.audit_view(session, principal().tenant_id, path.audit_id)
-        resp = jsonify(audit)
-        if audit["status"] not in AuditStatus.FINAL:
-            resp.headers["Retry-After"] = str(hint.seconds())
-        return resp
+        return hint.answer(audit, finished=audit["status"] in AuditStatus.FINAL)
 
     @route(app, "get", "/v1/audits/<audit_id>/jobs", "read", ok={200: JobList}, errors=(404,), tags=[AUDITS],
            summary="The jobs of an audit, in photo order")
@@ -112,10 +116,7 @@ def register(app: OpenAPI, services: Services) -> None:
     def get_job(path: JobPath) -> Response:
         with services.factory() as session:
             job = views.job_with_detections(session, principal().tenant_id, path.job_id)
-        resp = jsonify(job)
-        if job["status"] not in JobStatus.FINAL:
-            resp.headers["Retry-After"] = str(hint.seconds())
-        return resp
+        return hint.answer(job, finished=job["status"] in JobStatus.FINAL)
 
     @route(app, "get", "/v1/jobs/<job_id>/annotated.jpg", "read",
            ok={200: JPEG, 409: problem_response(409, Retry_After=_RETRY)}, errors=(404,), tags=[JOBS],

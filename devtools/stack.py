@@ -102,6 +102,17 @@ def _wait(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
     raise RuntimeError(f"{what} did not come up within {timeout:.0f} s: {last!r}")
 
 
+def _start(state: Path, started: list[str], name: str, port: int, cmd: list[str], url: str,
+           answers: Callable[[str], bool]) -> str:
+    """Start a server in its own session, record its pid, wait until ``url`` answers."""
+    with open(state / f"{name}.log", "ab") as log:  # the child keeps its own copy of the descriptor
+        proc = subprocess.Popen(cmd, stdout=log, stderr=log, start_new_session=True)  # noqa: S603 - our own command
+    _record_pid(state, f"{name}-{port}", proc.pid)
+    started.append(name)
+    _wait(lambda: answers(url), f"{name} on {url}")
+    return url
+
+
 def _record_pid(state: Path, name: str, pid: int) -> None:
     (state / "pids").mkdir(parents=True, exist_ok=True)
     (state / "pids" / name).write_text(str(pid))
@@ -184,15 +195,10 @@ def redis_binary() -> str:
 def start_redis(state: Path, started: list[str]) -> str:
     port = free_port()
     (state / "redis").mkdir(parents=True, exist_ok=True)
-    proc = subprocess.Popen(  # noqa: S603 - fixed argument list
-        [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(state / "redis")],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    _record_pid(state, f"redis-{port}", proc.pid)
-    started.append("redis")
+    cmd = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+           "--dir", str(state / "redis")]
     url = f"redis://127.0.0.1:{port}/0"
-    _wait(lambda: redis_answers(url), "redis-server")
-    return url
+    return _start(state, started, "redis", port, cmd, url, redis_answers)
 
 
 def ensure_redis(state: Path, started: list[str], url: str = "") -> str:
@@ -217,14 +223,8 @@ def s3_answers(url: str) -> bool:
 
 def start_s3(state: Path, started: list[str]) -> str:
     port = free_port()
-    with open(state / "s3.log", "ab") as log:  # the child keeps its own copy of the descriptor
-        proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],  # noqa: S603 - fixed argument list
-                                stdout=log, stderr=log, start_new_session=True)
-    _record_pid(state, f"s3-{port}", proc.pid)
-    started.append("s3")
-    url = f"http://127.0.0.1:{port}"
-    _wait(lambda: s3_answers(url), "the S3-API server (moto)")
-    return url
+    cmd = [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    return _start(state, started, "s3", port, cmd, f"http://127.0.0.1:{port}", s3_answers)
 
 
 def ensure_s3(state: Path, started: list[str], url: str = "") -> str:
