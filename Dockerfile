@@ -4,12 +4,15 @@
 #
 #   docker run IMAGE api --host 0.0.0.0     the gateway (gunicorn, port 8000) - the default
 #   docker run IMAGE worker --queues audits a Celery inference worker
-#   docker run IMAGE migrate                alembic upgrade head, then exit
+#   docker run IMAGE migrate                the schema at head (alembic upgrade), then exit
 #
-# Serving dependencies only: `pip install .` without the `train` extra, so no torch or
-# ultralytics. models/ is baked in at /app/models (the INT8 ONNX files, their cards and
-# registry.json, which maps each mode to a model), so a worker never downloads anything
-# at start-up and a given image tag always runs the same models.
+# The product only: api, workers, shared, ops (the `shelfwatch` command) and migrations,
+# installed non-editable into a virtualenv with the serving dependencies (install_requires,
+# no extras: no torch, no ultralytics, no test or dev tools), every version from
+# constraints.txt. models/ is baked in at /app/models (the INT8 ONNX files, their cards and
+# registry.json, which maps each mode to a model), so a worker never downloads anything at
+# start-up and a given image tag always runs the same models. devtools/, training/,
+# loadtest/ and tests/ never enter the build context (.dockerignore).
 
 ############################ build: a virtualenv with the project ############################
 FROM python:3.11-slim AS build
@@ -22,21 +25,26 @@ ENV PATH=/opt/venv/bin:$PATH
 WORKDIR /src
 
 # 1. Dependencies alone, so this slow layer (onnxruntime, opencv, numpy, ...) is cached
-#    until setup.cfg or pyproject.toml change. With no package directories copied yet,
-#    `packages = find:` finds nothing and this installs only install_requires; the empty
-#    shelfwatch distribution is removed again right after.
-COPY setup.cfg pyproject.toml ./
-RUN pip install --upgrade pip setuptools wheel \
- && pip install . \
+#    until setup.cfg, pyproject.toml or constraints.txt change. With no package directories
+#    copied yet, `packages = find:` finds nothing and this installs only install_requires;
+#    the empty shelfwatch distribution is removed again right after. setuptools and wheel
+#    come from the lock too, and the project builds against them (--no-build-isolation).
+COPY constraints.txt setup.cfg pyproject.toml ./
+RUN pip install --constraint constraints.txt setuptools wheel \
+ && pip install --constraint constraints.txt --no-build-isolation . \
  && pip uninstall --yes shelfwatch
 
-# 2. The project itself (console script `shelfwatch`); its dependencies are already in.
+# 2. The product itself, non-editable; its dependencies are already in. Only the product
+#    directories are here, so `find:` packages nothing else. setup.cfg also declares the
+#    developers' console script `shelfwatch-dev` (devtools, not in the image): removed, so
+#    the image has no command that cannot run.
 COPY api ./api
 COPY workers ./workers
 COPY shared ./shared
-COPY shelfwatch_cli ./shelfwatch_cli
-COPY training ./training
-RUN pip install --no-deps .
+COPY ops ./ops
+COPY migrations ./migrations
+RUN pip install --constraint constraints.txt --no-deps --no-build-isolation . \
+ && rm -f /opt/venv/bin/shelfwatch-dev
 
 ############################ runtime ############################
 FROM python:3.11-slim AS runtime
@@ -45,11 +53,10 @@ LABEL org.opencontainers.image.title="shelfwatch" \
       org.opencontainers.image.description="Shelf-audit gateway, inference worker and migrations" \
       org.opencontainers.image.licenses="Apache-2.0"
 
-# PYTHONPATH=/app: shared/settings.py finds alembic.ini, migrations/ and models/ relative to
-# its own file (ROOT = the directory above shared/). Installed non-editable, that would be
-# site-packages, where none of them are. Putting /app first on the path makes the
-# project's modules load from /app, so ROOT is /app. The copy in the venv is then only
-# the console script's target; a build-time check below keeps this honest.
+# The code lives in the virtualenv (site-packages), not in /app: nothing is found relative
+# to a source file. Relative paths in the settings are relative to the working directory,
+# /app; MODELS_DIR says where the models are outright. Migrations are found as the
+# installed `migrations` package (alembic.ini is only for developers' `alembic` CLI).
 #
 # The *_NUM_THREADS variables: capacity is planned as WORKER_CONCURRENCY processes with
 # ORT_THREADS threads each. OpenCV and OpenBLAS would otherwise start one thread per
@@ -61,7 +68,6 @@ LABEL org.opencontainers.image.title="shelfwatch" \
 # MODEL_PATH is deliberately not set: it would pin one model for every mode and bypass
 # models/registry.json. Set it only to force a single model (tests, benchmarks).
 ENV PATH=/opt/venv/bin:$PATH \
-    PYTHONPATH=/app \
     HOME=/tmp \
     PYTHONUNBUFFERED=1 \
     PYTHONDONTWRITEBYTECODE=1 \
@@ -77,24 +83,28 @@ RUN groupadd --system --gid 10001 shelfwatch \
 
 COPY --from=build /opt/venv /opt/venv
 
-# Code and model stay owned by root: the service user can read but not change them, and
-# the containers can run with a read-only root filesystem.
+# The models stay owned by root, like the code: the service user can read but not change
+# them, and the containers can run with a read-only root filesystem.
 WORKDIR /app
-COPY alembic.ini ./
-COPY migrations ./migrations
-COPY api ./api
-COPY workers ./workers
-COPY shared ./shared
-COPY shelfwatch_cli ./shelfwatch_cli
 COPY models ./models
 
-# Fail the build, not the first deployment: bytecode ahead of time (the root filesystem
-# is read-only at run time), native libraries load, the paths resolve to /app, and every
-# mode's model opens the way a worker opens it (workers/app.py: registry, then Detector).
-RUN python -m compileall -q /app \
+# Fail the build, not the first deployment: bytecode ahead of time for the product (the
+# root filesystem is read-only at run time), native libraries load, the roles' modules
+# import, no dev tool came along, the migrations are installed with their versions, the
+# gateway builds and serves its spec and the Swagger UI from the package's own files (no
+# CDN; placeholder URLs, nothing is contacted), and every mode's model opens the way a
+# worker opens it (workers/app.py: registry, then Detector).
+RUN python -m compileall -q /opt/venv/lib/python3.11/site-packages/api /opt/venv/lib/python3.11/site-packages/workers \
+        /opt/venv/lib/python3.11/site-packages/shared /opt/venv/lib/python3.11/site-packages/ops \
+        /opt/venv/lib/python3.11/site-packages/migrations \
  && python -c "import cv2, onnxruntime, psycopg2; print('cv2', cv2.__version__, 'onnxruntime', onnxruntime.__version__)" \
- && python -c "from shared.settings import ROOT; assert str(ROOT) == '/app', ROOT" \
- && python -c "from shared import registry; from shared.detector import Detector; from shared.settings import Settings; s = Settings(); [print(mode, Detector(spec.model, input_size=spec.input_size).version) for mode, spec in registry.resolve(s.models_dir, s.model_path).items()]"
+ && python -c "import api.app, workers.app, ops.cli, shared.db" \
+ && python -c "import importlib.util as u; extra = [m for m in ('devtools', 'training', 'loadtest', 'tests') if u.find_spec(m)]; assert not extra, extra" \
+ && python -c "import importlib.resources as r; from alembic.config import Config; from alembic.script import ScriptDirectory; m = r.files('migrations'); assert (m / 'env.py').is_file(); c = Config(); c.set_main_option('script_location', str(m)); head = ScriptDirectory.from_config(c).get_current_head(); assert head, 'no migration scripts in migrations/versions'; print('migrations head', head)" \
+ && DATABASE_URL=postgresql+psycopg2://build@127.0.0.1:9/build REDIS_URL=redis://127.0.0.1:9/0 \
+    python -c "from api.app import create_app; from shared.settings import Settings; c = create_app(Settings()).test_client(); got = {p: c.get(p).status_code for p in ('/v1/openapi.json', '/docs', '/docs/assets/css/swagger-ui.css', '/docs/assets/js/swagger-ui-bundle.js')}; assert set(got.values()) == {200}, got" \
+ && python -c "from shared import registry; from shared.detector import Detector; from shared.settings import Settings; s = Settings(); assert str(s.models_dir) == '/app/models', s.models_dir; [print(mode, Detector(spec.model, input_size=spec.input_size).version) for mode, spec in registry.resolve(s.models_dir, s.model_path).items()]" \
+ && shelfwatch --help > /dev/null
 
 USER 10001:10001
 EXPOSE 8000
