@@ -4,7 +4,7 @@
 # version taken from constraints.txt (`make lock` refreshes it):
 #
 #   make demo, services   serving + local                  (.venv/.installed-demo)
-#   make test, unit, lint serving + local, test, train     (.venv/.installed-test)
+#   make test, unit, lint serving + local, test, train, bench (.venv/.installed-test)
 #   make train            serving + train                  (.venv/.installed-train)
 #   make bench            serving + local, train, bench    (.venv/.installed-bench)
 #   make install          every extra                      (.venv/.installed-all)
@@ -23,7 +23,7 @@ IMAGES ?=
 NAME   ?=
 
 EXTRAS_demo  := local
-EXTRAS_test  := local,test,train
+EXTRAS_test  := local,test,train,bench
 EXTRAS_train := train
 EXTRAS_bench := local,train,bench
 EXTRAS_all   := local,test,train,bench
@@ -36,7 +36,7 @@ LOCK_VENV := build/lock-venv
 LOCK_ARGS ?= --upgrade
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint unit train bench services services-down lock restore clean
+.PHONY: help install demo test lint unit train bench services services-down lock restore openapi clean
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
@@ -72,6 +72,7 @@ unit: $(VENV)/.installed-test  ## only the tests that need no services
 	$(BIN)/pytest -q -m "not integration and not slow" $(ARGS)
 
 train: $(VENV)/.installed-train  ## reproduce the committed model (CONFIG=…): data, train, ONNX, INT8, gate, card → models/
+	$(BIN)/python -m devtools.restore --for-config $(CONFIG)
 	$(BIN)/python -m training.build --config $(CONFIG) --out models/ $(if $(DATA),--data $(DATA)) $(if $(IMAGES),--images $(IMAGES))
 
 bench: $(VENV)/.installed-bench  ## engine + farm benchmarks vs Ultralytics and OpenVINO (ARGS=--quick|--profile); JSON + PNG in build/bench/
@@ -96,29 +97,12 @@ lock:  ## re-resolve every version into constraints.txt with pip-tools (LOCK_ARG
 	    --no-emit-index-url --no-emit-find-links --no-emit-trusted-host --output-file $(LOCK) setup.cfg
 	@{ printf '%s\n' "$$LOCK_HEADER"; cat $(LOCK); } > $(LOCK).new && mv $(LOCK).new $(LOCK)
 
-# models/registry.json records every model version and checkpoint ever committed (file,
-# SHA-256, the commit that holds it); models/README.md explains.
-define RESTORE_PY
-import hashlib, json, pathlib, subprocess, sys
-reg = json.loads(pathlib.Path("models/registry.json").read_text())
-for name in sys.argv[1:]:
-    entry = reg.get("versions", {}).get(name) or reg.get("checkpoints", {}).get(name)
-    if entry is None:
-        sys.exit(f"{name}: not in models/registry.json (versions or checkpoints)")
-    files = [entry["file"]] + ([entry["file"].rsplit(".", 1)[0] + ".json"] if name in reg.get("versions", {}) else [])
-    for f in files:
-        data = subprocess.run(["git", "show", f"{entry['commit']}:models/{f}"], check=True, capture_output=True).stdout
-        if f == entry["file"] and hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            sys.exit(f"{name}: models/{f} at {entry['commit'][:12]} does not match registry.json's sha256")
-        pathlib.Path("models", f).parent.mkdir(parents=True, exist_ok=True)
-        pathlib.Path("models", f).write_bytes(data)
-        print(f"models/{f} from {entry['commit'][:12]}")
-endef
-export RESTORE_PY
-
 restore:  ## bring removed models back from git, SHA-256 checked (NAME="shelfwatch-v6-int8 shelfwatch-v6")
 	@test -n "$(NAME)" || { echo 'usage: make restore NAME="shelfwatch-v6-int8 shelfwatch-v6" (names: models/registry.json)'; exit 2; }
-	@$(PYTHON) -c "$$RESTORE_PY" $(NAME)
+	$(BIN)/python -m devtools.restore $(NAME)
+
+openapi: $(VENV)/.installed-demo  ## write docs/openapi.json and the README's API tables from the code
+	$(BIN)/shelfwatch-dev openapi
 
 clean:  ## remove build output and the local stack's state (not the models)
 	rm -rf build .shelfwatch .pytest_cache .ruff_cache .mypy_cache

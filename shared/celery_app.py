@@ -22,7 +22,7 @@ QUEUES = ("audits", "rescans", "webhooks")  # interactive first; the others come
 
 def make_celery(settings: Settings) -> Celery:
     if not settings.broker:
-        raise RuntimeError("no broker: set REDIS_URL (or BROKER_URL), or run `shelfwatch services up`")
+        raise RuntimeError("no broker: set REDIS_URL (or BROKER_URL), or run `shelfwatch-dev services up`")
     app = Celery("shelfwatch", broker=settings.broker, set_as_current=False)
     app.conf.update(
         task_queues=[Queue(q) for q in QUEUES],

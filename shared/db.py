@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 def make_engine(database_url: str, pool_size: int = 5) -> Engine:
     if not database_url:
         raise RuntimeError(
-            "DATABASE_URL is not set: run `shelfwatch services up` (or `make demo`) to find or "
+            "DATABASE_URL is not set: run `shelfwatch-dev services up` (or `make demo`) to find or "
             "start a local Postgres, or export DATABASE_URL"
         )
     return create_engine(database_url, pool_size=pool_size, pool_pre_ping=True, future=True)

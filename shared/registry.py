@@ -34,7 +34,7 @@ def registry_path(models_dir: Path) -> Path:
 def load(models_dir: Path) -> dict:
     path = registry_path(models_dir)
     if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: promote a model with `shelfwatch models promote`")
+        raise FileNotFoundError(f"{path} is missing: promote a model with `python -m training.promote`")
     return json.loads(path.read_text())
 
 

@@ -1,7 +1,7 @@
 """The one configuration object for every role (gateway, worker, CLI, tests).
 
 Values come from the environment, then from the env file written by
-``shelfwatch services up`` (``.shelfwatch/local.env`` by default), then the defaults
+``shelfwatch-dev services up`` (``.shelfwatch/local.env`` by default), then the defaults
 below. Nothing else in the project reads ``os.environ``.
 """
 
@@ -53,6 +53,22 @@ class Settings(BaseSettings):
     task_time_limit_s: int = Field(600, description="hard limit for one batch")
     s3_fetch_threads: int = Field(8, description="threads fetching one batch's photos")
 
+    # --- webhooks to the retailer's ERP ------------------------------------------------
+    public_url: str = Field("", description="the gateway's public base URL, for links in webhook events "
+                            "(empty: links are paths such as /v1/audits/<id>)")
+    webhook_connect_timeout_s: float = Field(3.0, gt=0, description="connect timeout of one delivery attempt")
+    webhook_read_timeout_s: float = Field(10.0, gt=0, description="read timeout of one delivery attempt")
+    webhook_retry_for_s: float = Field(86_400, gt=0, description="how long a failing delivery is retried "
+                                       "before it is dead (24 h)")
+    webhook_backoff_base_s: float = Field(30.0, gt=0, description="first retry after about this long; "
+                                          "doubles each attempt, with full jitter")
+    webhook_backoff_cap_s: float = Field(3600.0, gt=0, description="longest wait between two attempts")
+    webhook_secret_overlap_s: float = Field(86_400, ge=0, description="after a secret rotation the old secret "
+                                            "still signs (a second v1=) this long")
+    webhook_dispatch_interval_s: float = Field(5.0, gt=0, description="how often beat sends due deliveries")
+    webhook_allow_networks: str = Field("", description="comma-separated CIDRs webhook URLs may resolve to "
+                                        "although private or loopback (the local stack: 127.0.0.0/8)")
+
     # --- clients and development ------------------------------------------------------
     shelfwatch_api_key: str = Field("", description="API key `shelfwatch submit` sends when --key is absent")
     real_data_dir: Path | None = Field(None, description="folder of real shelf photos (images/, train.txt, "
@@ -66,6 +82,8 @@ class Settings(BaseSettings):
             raise ValueError("VISIBILITY_TIMEOUT_S must exceed TASK_TIME_LIMIT_S, or a slow batch is run twice")
         if self.env == "production" and not self.database_url:
             raise ValueError("DATABASE_URL is required in production")
+        if self.env == "production" and self.webhook_allow_networks:
+            raise ValueError("WEBHOOK_ALLOW_NETWORKS must be empty in production: webhooks go to public HTTPS only")
         return self
 
     @property
