@@ -110,9 +110,10 @@ def create_app(settings: Settings) -> OpenAPI:
         app.logger.exception("unhandled error")
         return problems.problem(500, "internal_error", "internal error; it has been logged")
 
-    from api import audits, keys, meta
+    from api import audits, keys, meta, webhooks
 
     audits.register(app, services)
     keys.register(app, services)
+    webhooks.register(app, services)
     meta.register(app, services)
     return app

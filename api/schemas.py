@@ -224,6 +224,114 @@ class KeyPath(BaseModel):
     prefix: str = Field(max_length=16)
 
 
+# --- webhooks and events ----------------------------------------------------------------------
+
+EventType = Literal["audit.completed", "audit.failed", "*"]
+
+
+class WebhookCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(max_length=2000, description="https (http only outside production); a public address")
+    events: list[EventType] = Field(min_length=1, description="event types to receive; * for all")
+    description: str | None = Field(None, max_length=200)
+
+
+class WebhookUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str | None = Field(None, max_length=2000)
+    events: list[EventType] | None = Field(None, min_length=1)
+    description: str | None = Field(None, max_length=200)
+    enabled: bool | None = Field(None, description="false pauses deliveries; true resumes")
+
+
+class WebhookOut(BaseModel):
+    id: str
+    url: str
+    events: list[str]
+    description: str | None
+    enabled: bool
+    disabled_reason: str | None
+    created_at: datetime
+    updated_at: datetime
+    previous_secret_until: datetime | None = Field(description="the old secret signs too until then")
+
+
+class WebhookWithSecret(WebhookOut):
+    secret: str = Field(description="the signing secret: shown only in this response")
+
+
+class WebhookList(BaseModel):
+    items: list[WebhookOut]
+
+
+class WebhookPath(BaseModel):
+    webhook_id: str
+
+
+class Attempt(BaseModel):
+    at: datetime
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    response: str | None = Field(description="the first KB of the receiver's answer")
+
+
+class DeliveryOut(BaseModel):
+    id: str
+    event_id: str
+    endpoint_id: str
+    status: Literal["pending", "delivered", "dead"]
+    attempts: int
+    next_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    created_at: datetime
+    finished_at: datetime | None
+    log: list[Attempt]
+
+
+class DeliveryList(BaseModel):
+    items: list[DeliveryOut]
+    next_cursor: str | None
+
+
+class DeliveryQuery(BaseModel):
+    status: Literal["pending", "delivered", "dead"] | None = None
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(None, max_length=200)
+
+
+class EventOut(BaseModel):
+    id: str
+    type: str
+    created_at: datetime
+    tenant: str
+    data: dict
+
+
+class EventList(BaseModel):
+    items: list[EventOut]
+    next_cursor: str | None
+
+
+class EventQuery(BaseModel):
+    type: Literal["audit.completed", "audit.failed", "ping"] | None = None
+    since: AwareDatetime | None = None
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(None, max_length=200)
+
+
+class EventPath(BaseModel):
+    event_id: str
+
+
+class Queued(BaseModel):
+    event_id: str
+    deliveries: list[str]
+
+
 # --- health ---------------------------------------------------------------------------------
 
 class Health(BaseModel):

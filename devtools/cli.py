@@ -4,6 +4,7 @@
     shelfwatch-dev demo [--once]      the whole farm on the bundled sample photos
     shelfwatch-dev bench [--quick]    engine and farm benchmarks against Ultralytics and OpenVINO
     shelfwatch-dev openapi            write docs/openapi.json and the README's API tables
+    shelfwatch-dev webhooks listen    a local webhook receiver that verifies and prints events
 """
 
 from __future__ import annotations
@@ -46,6 +47,12 @@ def cmd_openapi(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_listen(args: argparse.Namespace) -> int:
+    from devtools.listen import listen
+
+    return listen(args.port, args.secret)
+
+
 def build_parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="shelfwatch-dev", description=(__doc__ or "").splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
@@ -63,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("openapi", help="write docs/openapi.json and the README's API tables")
     p.add_argument("--out", type=Path, default=Path("docs/openapi.json"))
     p.set_defaults(func=cmd_openapi)
+
+    p = sub.add_parser("webhooks", help="a local webhook receiver: verifies signatures and prints events")
+    p.add_argument("action", choices=["listen"])
+    p.add_argument("--port", type=int, default=8099)
+    p.add_argument("--secret", required=True, help="the endpoint's signing secret (whsec_…)")
+    p.set_defaults(func=cmd_listen)
 
     from devtools.bench import main as bench
 

@@ -1,9 +1,11 @@
 """`shelfwatch-dev demo`: the whole farm on real local services and the bundled sample photos.
 
 Brings up (or finds) Postgres, Redis and the S3-API server (``stack.bring_up``), creates
-a demo API key, starts the gateway and a worker as child processes, submits
-``samples/*.jpg`` through the HTTP API, prints per-photo counts and annotated-result
-URLs, then keeps serving until Ctrl-C (or exits with ``--once``).
+a demo API key, starts the gateway, an inference worker, a webhook worker and beat as
+child processes, registers a webhook to a receiver of its own (``devtools.listen``),
+submits ``samples/*.jpg`` through the HTTP API, prints per-photo counts, annotated-result
+URLs, the verified ``audit.completed`` event and its delivery log, then keeps serving
+until Ctrl-C (or exits with ``--once``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from pathlib import Path
 
 from devtools import procs, stack
+from devtools.listen import Listener
 from ops.client import Client, audit_table, print_progress
 
 
@@ -28,13 +31,20 @@ def run(once: bool, port: int, samples: Path = Path("samples")) -> int:
     env = {**os.environ, **local.env()}
     logs = stack.STATE_DIR
     children = [procs.spawn(["api", "--port", str(port)], env, logs / "api.log"),
-                procs.spawn(["worker"], env, logs / "worker.log")]
+                procs.spawn(["worker"], env, logs / "worker.log"),
+                procs.spawn(["worker", "--queues", "webhooks", "--pool", "threads", "--concurrency", "4"], env,
+                            logs / "webhooks.log"),
+                procs.spawn(["beat"], env, logs / "beat.log")]
+    listener = Listener(secret="").start()
     try:
         procs.wait_ready(api, children)
         photos = sorted(samples.glob("*.jpg"))
         print(f"submitting {len(photos)} sample photos to {api} …")
         t0 = time.perf_counter()
         client = Client(api, key)
+        hook = client.post("/v1/webhooks", {"url": listener.url, "events": ["*"], "description": "demo receiver"})
+        listener.secret = hook["secret"]
+        print(f"webhook {hook['id'][:8]} → {listener.url} (the demo's own receiver)")
         sub = client.submit(photos, store_id="demo-store")
         audit = client.wait_audit(sub["audit_id"], timeout=300, on_progress=print_progress)
         for job, path in zip(audit["jobs"], photos, strict=True):
@@ -42,6 +52,7 @@ def run(once: bool, port: int, samples: Path = Path("samples")) -> int:
         print(audit_table(audit, api))
         print(f"audit {audit['id']} {audit['status']} in {time.perf_counter() - t0:.1f} s "
               f"(model {audit['jobs'][0].get('model_version')})")
+        show_delivery(client, hook["id"], listener)
         if once:
             return 0 if audit["status"] == "done" else 1
         print(f"\nserving at {api} (logs in {logs}/); API docs at {api}/docs; try:\n"
@@ -54,5 +65,21 @@ def run(once: bool, port: int, samples: Path = Path("samples")) -> int:
             pass
         return 0
     finally:
+        listener.stop()
         procs.stop_gateway(children[0])
-        procs.stop(children[1], timeout=15)
+        for p in children[1:]:
+            procs.stop(p, timeout=15)
+
+
+def show_delivery(client: Client, webhook_id: str, listener: Listener, timeout: float = 15) -> None:
+    """Wait for the receiver's verified event, then print the delivery log the API keeps."""
+    deadline = time.monotonic() + timeout
+    while not listener.events and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if not listener.events:
+        print(f"no webhook event arrived within {timeout:.0f} s (see .shelfwatch/webhooks.log)")
+        return
+    for d in client.get(f"/v1/webhooks/{webhook_id}/deliveries")["items"]:
+        tries = ", ".join(f"HTTP {a['status_code']} in {a['latency_ms']:.0f} ms" for a in d["log"])
+        print(f"delivery {d['id'][:8]} of event {d['event_id'][:8]}: {d['status']} after {d['attempts']} "
+              f"attempt(s) ({tries})")

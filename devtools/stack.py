@@ -47,7 +47,9 @@ class Stack:
     def env(self) -> dict[str, str]:
         """The settings a child process (gateway, worker) needs, as environment variables."""
         env = {"DATABASE_URL": self.database_url, "REDIS_URL": self.redis_url,
-               "S3_ENDPOINT_URL": self.s3_endpoint_url, "S3_BUCKET": self.bucket}
+               "S3_ENDPOINT_URL": self.s3_endpoint_url, "S3_BUCKET": self.bucket,
+               # the local stack's webhook receivers listen on loopback (never in production)
+               "WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8"}
         if self.s3_endpoint_url:
             env.update(LOCAL_S3_CREDENTIALS)
         return env

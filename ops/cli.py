@@ -1,6 +1,6 @@
 """``shelfwatch``: the production roles and admin tasks. The container runs this.
 
-    shelfwatch api | worker            run the gateway (gunicorn) or a Celery worker
+    shelfwatch api | worker | beat     run the gateway (gunicorn), a Celery worker or the scheduler
     shelfwatch migrate                 alembic upgrade head
     shelfwatch keys create|list|revoke API keys and their scopes
     shelfwatch models list             the model registry: what serves each mode
@@ -45,10 +45,21 @@ def cmd_worker(args: argparse.Namespace, s: Settings) -> int:
     from workers.app import create_worker_app
 
     app = create_worker_app(s)
-    app.worker_main(["worker", "--loglevel", args.loglevel, "--pool", "prefork",
+    app.worker_main(["worker", "--loglevel", args.loglevel, "--pool", args.pool,
                      "--concurrency", str(args.concurrency or s.worker_concurrency),
                      "--queues", args.queues, "--hostname", f"shelfwatch@%h-{os.getpid()}",
                      "--without-gossip", "--without-mingle"])
+    return 0
+
+
+def cmd_beat(args: argparse.Namespace, s: Settings) -> int:
+    """The scheduler: due webhook deliveries every WEBHOOK_DISPATCH_INTERVAL_S. Run exactly one."""
+    from workers.app import create_worker_app
+
+    app = create_worker_app(s)
+    # the in-memory scheduler: nothing to write on a read-only root filesystem, and the
+    # schedule is short intervals, so a restart loses nothing worth keeping
+    app.start(["beat", "--loglevel", args.loglevel, "--scheduler", "celery.beat:Scheduler"])
     return 0
 
 
@@ -116,9 +127,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("worker", help="run an inference worker")
     p.add_argument("--concurrency", type=int, default=0, help="processes (default WORKER_CONCURRENCY)")
-    p.add_argument("--queues", default="audits")
+    p.add_argument("--queues", default="audits", help="audits, rescans or webhooks (comma-separated)")
+    p.add_argument("--pool", choices=["prefork", "threads"], default="prefork",
+                   help="prefork for the model (processes), threads for webhooks (IO-bound)")
     p.add_argument("--loglevel", default="INFO")
     p.set_defaults(func=cmd_worker)
+
+    p = sub.add_parser("beat", help="run the scheduler (due webhook deliveries); exactly one per farm")
+    p.add_argument("--loglevel", default="INFO")
+    p.set_defaults(func=cmd_beat)
 
     p = sub.add_parser("submit", help="submit photos as one audit and wait for the counts")
     p.add_argument("photos", nargs="+")

@@ -60,6 +60,10 @@ class Client:
                           params={k: v for k, v in params.items() if v is not None})
         return self._json(r)
 
+    def post(self, path: str, body: dict) -> dict:
+        r = self.http.post(f"{self.base}{path}", json=body, headers=self.headers, timeout=self.timeout)
+        return self._json(r)
+
     def audit(self, audit_id: str) -> dict:
         return self.get(f"/v1/audits/{audit_id}")
 

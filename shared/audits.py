@@ -22,6 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.errors import FieldProblem, Invalid, TooLarge, UnsupportedMedia
+from shared.events import audit_event, record_event
 from shared.imaging import PhotoError, read_header
 from shared.models import Audit, AuditStatus, Job, JobStatus
 from shared.registry import DEFAULT_MODE, MODES
@@ -207,20 +208,33 @@ _AUDIT_STATUS = text("""
 """)
 
 
-def refresh_audit_status(session: Session, audit_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+@dataclass
+class StatusChanges:
+    statuses: dict[uuid.UUID, str] = field(default_factory=dict)  # audits whose status changed
+    deliveries: list[uuid.UUID] = field(default_factory=list)  # webhook deliveries the changes created
+
+
+def refresh_audit_status(session: Session, audit_ids: set[uuid.UUID], public_url: str = "") -> StatusChanges:
     """Recompute the status of these audits from their jobs, inside the caller's transaction.
 
     The audits are locked first (in id order, so two batches never deadlock): a batch that
     finishes the other jobs of the same audit waits for this commit, and its own statement
     then sees them. Without the lock, two batches finishing an audit's last two jobs at
     once would each see the other's job running and leave the audit ``running`` forever.
-    Returns the audits whose status changed, with the new status.
+    An audit that just finished gets its event (``audit.completed`` or ``audit.failed``)
+    in the same transaction: the outbox.
     """
+    changes = StatusChanges()
     if not audit_ids:
-        return {}
+        return changes
     ids = sorted(audit_ids)
     session.execute(select(Audit.id).where(Audit.id.in_(ids)).order_by(Audit.id).with_for_update())
-    return {row.id: row.status for row in session.execute(_AUDIT_STATUS, {"ids": ids})}
+    changes.statuses = {row.id: row.status for row in session.execute(_AUDIT_STATUS, {"ids": ids})}
+    for audit_id, status in changes.statuses.items():
+        if status in AuditStatus.FINAL:
+            tenant_id, type_, data = audit_event(session, audit_id, public_url)
+            changes.deliveries += record_event(session, tenant_id, type_, data).deliveries
+    return changes
 
 
 def expected_wait_s(session: Session, queue: str, window_s: int = 600) -> int:

@@ -46,6 +46,7 @@ class BatchReport:
     failed: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     retry: list[Retry] = field(default_factory=list)  # transient trouble: enqueue again, later
+    deliveries: list[str] = field(default_factory=list)  # webhook deliveries to send (finished audits)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -60,7 +61,7 @@ def _ids(job_ids: list[str]) -> list[uuid.UUID]:
 
 
 def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: dict[str, Detector],
-                  job_ids: list[str]) -> BatchReport:
+                  job_ids: list[str], public_url: str = "") -> BatchReport:
     """Run one batch; ``detectors`` maps each mode (fast, accurate) to its detector."""
     report = BatchReport(batch_id=str(uuid.uuid4()))
     t0 = time.perf_counter()
@@ -124,8 +125,9 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
                 log.warning("job %s: transient error, will retry: %r", jid, outcome)
                 session.execute(update(Job).where(Job.id == row.id).values(status=JobStatus.QUEUED))
                 report.retry.append(Retry(jid, row.queue, row.attempts + 1))
-        # the audit's status changes in the same commit as its jobs (its last job finishing included)
-        refresh_audit_status(session, {r.audit_id for r in todo})
+        # the audit's status (and, once it is finished, its event) change in the same commit as its jobs
+        changes = refresh_audit_status(session, {r.audit_id for r in todo}, public_url)
+    report.deliveries = [str(d) for d in changes.deliveries]
     report.timings_ms = {**timings, "write": (time.perf_counter() - t3) * 1e3,
                          "total": (time.perf_counter() - t0) * 1e3}
     return report

@@ -17,6 +17,8 @@ from kombu import Queue
 from shared.settings import Settings
 
 INFER_TASK = "shelfwatch.infer"
+DELIVER_TASK = "shelfwatch.webhooks.deliver"
+DISPATCH_TASK = "shelfwatch.webhooks.dispatch"
 QUEUES = ("audits", "rescans", "webhooks")  # interactive first; the others come later
 
 
@@ -27,7 +29,12 @@ def make_celery(settings: Settings) -> Celery:
     app.conf.update(
         task_queues=[Queue(q) for q in QUEUES],
         task_default_queue="audits",
-        task_routes={INFER_TASK: {"queue": "audits"}},
+        task_routes={INFER_TASK: {"queue": "audits"}, DELIVER_TASK: {"queue": "webhooks"},
+                     DISPATCH_TASK: {"queue": "webhooks"}},
+        # beat: due webhook deliveries (retries wait in Postgres, not in the broker)
+        beat_schedule={"webhooks-dispatch": {"task": DISPATCH_TASK, "schedule": settings.webhook_dispatch_interval_s,
+                                             "options": {"queue": "webhooks",
+                                                         "expires": settings.webhook_dispatch_interval_s}}},
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
@@ -75,11 +82,17 @@ def transport_options(settings: Settings) -> dict:
     return options
 
 
-def enqueue(app: Celery, job_id: str, queue: str = "audits", countdown: float | None = None) -> None:
-    """Put one job id on its queue (after the row that holds its state is committed)."""
+def enqueue(app: Celery, item_id: str, queue: str = "audits", countdown: float | None = None,
+            task: str = INFER_TASK) -> None:
+    """Put one id (a job's, a delivery's) on its queue, after the row holding its state is committed."""
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}: one of {', '.join(QUEUES)}")
-    app.send_task(INFER_TASK, args=[job_id], queue=queue, countdown=countdown)
+    app.send_task(task, args=[item_id], queue=queue, countdown=countdown)
+
+
+def enqueue_deliveries(app: Celery, delivery_ids: list[str]) -> None:
+    for delivery_id in delivery_ids:
+        enqueue(app, delivery_id, queue="webhooks", task=DELIVER_TASK)
 
 
 def backoff_s(attempt: int, base_s: float = 2.0, cap_s: float = 300.0, rng: random.Random | None = None) -> float:

@@ -43,9 +43,16 @@ def stack(tmp_path_factory):
     local.close()
 
 
+# Webhooks in the tests: receivers on loopback, and a retry schedule compressed from a day
+# to seconds (the same settings reach the worker and beat processes as environment).
+WEBHOOK_ENV = {"WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8", "WEBHOOK_CONNECT_TIMEOUT_S": "0.5",
+               "WEBHOOK_READ_TIMEOUT_S": "2", "WEBHOOK_BACKOFF_BASE_S": "0.2", "WEBHOOK_BACKOFF_CAP_S": "0.5",
+               "WEBHOOK_RETRY_FOR_S": "4", "WEBHOOK_DISPATCH_INTERVAL_S": "0.3", "WEBHOOK_SECRET_OVERLAP_S": "60"}
+
+
 @pytest.fixture(scope="session")
 def settings(stack):
-    return stack.settings(model_path=str(MODEL), env="test")
+    return stack.settings(model_path=str(MODEL), env="test", **{k.lower(): v for k, v in WEBHOOK_ENV.items()})
 
 
 @pytest.fixture(scope="session")
@@ -121,7 +128,7 @@ def worker(stack, settings, tmp_path_factory) -> Iterator[object]:
     """A real Celery worker process (prefork, one child) on the test broker, ready to consume."""
     from devtools import procs
 
-    env = {**os.environ, **stack.env(), "MODEL_PATH": str(MODEL), "ENV": "test",
+    env = {**os.environ, **stack.env(), **WEBHOOK_ENV, "MODEL_PATH": str(MODEL), "ENV": "test",
            "BATCH_WAIT_MS": "500", "BATCH_SIZE": "8"}
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     proc = procs.spawn(["worker", "--concurrency", "1"], env, log)

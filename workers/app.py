@@ -10,15 +10,17 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import requests
 from celery import Celery
 from celery.signals import worker_process_init
 from celery_batches import Batches, SimpleRequest
 
+from shared import delivery
 from shared.batches import process_batch
-from shared.celery_app import INFER_TASK, make_celery
+from shared.celery_app import DELIVER_TASK, DISPATCH_TASK, INFER_TASK, enqueue_deliveries, make_celery
 from shared.settings import Settings
 from workers.runtime import RuntimeHolder
-from workers.tasks import ContextFilter, context, log, retry_jobs, shelfwatch_task
+from workers.tasks import ContextFilter, context, log, retry_jobs, shelfwatch_task, webhook_metrics
 
 
 def _log_with_context() -> None:
@@ -46,11 +48,32 @@ def create_worker_app(settings: Settings) -> Celery:
     def infer(self: Batches, requests: list[SimpleRequest]) -> None:
         job_ids = [r.args[0] for r in requests if r.args]
         rt = runtime.get()
-        report = process_batch(rt.factory, rt.store, rt.detectors, job_ids)
+        report = process_batch(rt.factory, rt.store, rt.detectors, job_ids, settings.public_url)
         retry_jobs(self.app, report.retry)
+        enqueue_deliveries(self.app, report.deliveries)  # committed with the audits they report
         with context(batch=report.batch_id):
             log.info("%d jobs: %d done, %d failed, %d skipped, %d retried; ms %s",
                      len(job_ids), len(report.done), len(report.failed), len(report.skipped),
                      len(report.retry), {k: round(v, 1) for k, v in report.timings_ms.items()})
+
+    # Webhooks: an IO-bound pool of its own (``--queues webhooks --pool threads``), so a
+    # slow receiver holds one thread for at most its timeouts and never a model batch.
+    http = requests.Session()
+
+    @shelfwatch_task(app, DELIVER_TASK, queue="webhooks")
+    def deliver(delivery_id: str) -> str:
+        with context(delivery=delivery_id):
+            outcome = delivery.attempt(runtime.factory(), settings, delivery_id, http)
+            webhook_metrics(outcome)
+            if outcome.result != "skipped":
+                log.info("delivery %s: %s (HTTP %s, %.0f ms)", delivery_id, outcome.result, outcome.status_code,
+                         outcome.latency_ms)
+        return outcome.result
+
+    @shelfwatch_task(app, DISPATCH_TASK, queue="webhooks")
+    def dispatch() -> int:
+        ids = delivery.due(runtime.factory())
+        enqueue_deliveries(app, ids)
+        return len(ids)
 
     return app

@@ -40,13 +40,25 @@ class Runtime:
 
 
 class RuntimeHolder:
-    """The process's runtime, built on first use (after the fork) from the app's settings."""
+    """The process's runtime, built on first use (after the fork) from the app's settings.
+
+    A webhook worker needs only the database: ``factory()`` builds that alone, so a
+    process that never runs a batch never loads a model.
+    """
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self._runtime: Runtime | None = None
+        self._factory: sessionmaker[Session] | None = None
 
     def get(self) -> Runtime:
         if self._runtime is None:
             self._runtime = Runtime.build(self.settings)
         return self._runtime
+
+    def factory(self) -> sessionmaker[Session]:
+        if self._runtime is not None:
+            return self._runtime.factory
+        if self._factory is None:
+            self._factory = make_sessionmaker(make_engine(self.settings.database_url, pool_size=4))
+        return self._factory

@@ -31,12 +31,15 @@ from prometheus_client import Counter, Histogram
 
 from shared.batches import Retry
 from shared.celery_app import backoff_s, enqueue
+from shared.delivery import Outcome
 
 log = logging.getLogger("shelfwatch.worker")
 
 TASK_RUNS = Counter("shelfwatch_task_runs_total", "task runs by outcome", ["task", "outcome"])
 TASK_SECONDS = Histogram("shelfwatch_task_seconds", "task run time", ["task"])
 JOBS_RETRIED = Counter("shelfwatch_jobs_retried_total", "jobs sent again after transient trouble", ["queue"])
+DELIVERIES = Counter("shelfwatch_webhook_deliveries_total", "webhook delivery attempts by outcome", ["outcome"])
+DELIVERY_SECONDS = Histogram("shelfwatch_webhook_attempt_seconds", "webhook attempt latency")
 
 _context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("shelfwatch_log_context",
                                                                                 default=None)
@@ -66,6 +69,12 @@ def retry_jobs(app: Celery, retries: list[Retry]) -> None:
     for r in retries:
         enqueue(app, r.job_id, queue=r.queue, countdown=backoff_s(r.attempts))
         JOBS_RETRIED.labels(r.queue).inc()
+
+
+def webhook_metrics(outcome: Outcome) -> None:
+    if outcome.result != "skipped":
+        DELIVERIES.labels(outcome.result).inc()
+        DELIVERY_SECONDS.observe(outcome.latency_ms / 1e3)
 
 
 def shelfwatch_task(app: Celery, name: str, queue: str, **options: Any) -> Callable[[Callable], Any]:

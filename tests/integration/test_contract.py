@@ -19,6 +19,11 @@ SCOPED = [  # (method, path template) of every route that needs a key, with the 
     ("get", "/v1/audits/{audit_id}/jobs", "read"), ("get", "/v1/jobs/{job_id}", "read"),
     ("get", "/v1/jobs/{job_id}/annotated.jpg", "read"), ("post", "/v1/keys", "admin"),
     ("get", "/v1/keys", "admin"), ("delete", "/v1/keys/{prefix}", "admin"),
+    ("post", "/v1/webhooks", "admin"), ("get", "/v1/webhooks", "admin"), ("get", "/v1/webhooks/{webhook_id}", "admin"),
+    ("patch", "/v1/webhooks/{webhook_id}", "admin"), ("delete", "/v1/webhooks/{webhook_id}", "admin"),
+    ("post", "/v1/webhooks/{webhook_id}/rotate-secret", "admin"), ("post", "/v1/webhooks/{webhook_id}/test", "admin"),
+    ("get", "/v1/webhooks/{webhook_id}/deliveries", "admin"), ("get", "/v1/events", "read"),
+    ("post", "/v1/events/{event_id}/redeliver", "admin"),
 ]
 
 
