@@ -6,15 +6,19 @@ package's own files: no CDN, so it works on a closed network.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib import resources
 
 from flask import Blueprint, Response, jsonify
 from flask_openapi3 import OpenAPI, Tag
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
 
 from api.app import Services
 from api.contract import finish, route
 from api.schemas import Health, Readiness
+from shared import delivery
 from shared.db import ping
 
 META = Tag(name="service", description="health, readiness, metrics and this document")
@@ -52,11 +56,14 @@ def register(app: OpenAPI, services: Services) -> None:
         ok = all(v == "ok" for v in checks.values())
         return jsonify({"status": "ok" if ok else "unavailable", "checks": checks}), 200 if ok else 503
 
+    farm = CollectorRegistry()
+    farm.register(WebhookCollector(services))
+
     @route(app, "get", "/metrics", None, ok={200: {"description": "Prometheus text format",
                                                    "content": {"text/plain": {"schema": {"type": "string"}}}}},
-           tags=[META], summary="Prometheus metrics of this process")
+           tags=[META], summary="Prometheus metrics of this process, and the farm's read from Postgres")
     def metrics() -> Response:
-        return Response(generate_latest(), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest() + generate_latest(farm), mimetype=CONTENT_TYPE_LATEST)
 
     @route(app, "get", "/v1/openapi.json", None, ok={200: {"description": "this document",
                                                            "content": {"application/json": {"schema": {}}}}},
@@ -71,6 +78,24 @@ def register(app: OpenAPI, services: Services) -> None:
         return Response(DOCS_PAGE, mimetype="text/html")
 
     app.register_blueprint(docs)
+
+
+class WebhookCollector(Collector):
+    """Webhook deliveries as Postgres has them, read once per scrape (the truth, not a counter)."""
+
+    def __init__(self, services: Services):
+        self.services = services
+
+    def collect(self) -> Iterator[Metric]:
+        with self.services.factory() as session:
+            state = delivery.health(session)
+        by_status = GaugeMetricFamily("shelfwatch_webhook_deliveries", "webhook deliveries by status",
+                                      labels=["status"])
+        for status, n in state["by_status"].items():
+            by_status.add_metric([status], n)
+        yield by_status
+        yield GaugeMetricFamily("shelfwatch_webhook_oldest_pending_seconds", "age of the oldest pending delivery",
+                                value=state["oldest_pending_s"])
 
 
 def spec(app: OpenAPI) -> dict:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import requests
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.celery_app import backoff_s
@@ -155,6 +155,15 @@ def due(factory: sessionmaker[Session], limit: int = 500, requeue_after_s: float
         if ids:
             session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(enqueued_at=now))
     return [str(i) for i in ids]
+
+
+def health(session: Session) -> dict:
+    """Deliveries by status and the age of the oldest pending one (seconds; 0 when none)."""
+    counts = dict(session.execute(select(Delivery.status, func.count()).group_by(Delivery.status)).all())
+    oldest = session.execute(select(func.min(Delivery.created_at)).where(
+        Delivery.status == DeliveryStatus.PENDING)).scalar()
+    age = (datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0
+    return {"by_status": {s: counts.get(s, 0) for s in DeliveryStatus.ALL}, "oldest_pending_s": age}
 
 
 # --- the delivery log ---------------------------------------------------------------------

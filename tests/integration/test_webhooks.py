@@ -113,6 +113,9 @@ def test_an_audit_completed_event_arrives_signed(client, api_key, worker, webhoo
     # the same event, pulled: an ERP that was down catches up from the feed
     feed = client.get("/v1/events", query_string={"type": "audit.completed"}, headers=auth(api_key)).get_json()
     assert feed["items"][0] == event
+    metrics = client.get("/metrics").data.decode()
+    assert 'shelfwatch_webhook_deliveries{status="delivered"}' in metrics
+    assert "shelfwatch_webhook_oldest_pending_seconds" in metrics
 
 
 def test_retried_until_a_2xx_byte_for_byte(client, api_key, webhook_farm, receiver):
