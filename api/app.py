@@ -10,48 +10,22 @@ declared with flask-openapi3 (pydantic models, OpenAPI 3.1, served at
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
-from celery import Celery
 from flask import Response, g, request
 from flask_openapi3 import Info, OpenAPI
 from prometheus_client import Counter, Histogram
-from sqlalchemy.engine import Engine
-from sqlalchemy.orm import Session, sessionmaker
 from werkzeug.exceptions import HTTPException
 
-from api import problems
+from api import audits, keys, meta, problems, webhooks
 from api.schemas import Problem
-from shared.celery_app import make_celery
-from shared.db import make_engine, make_sessionmaker, transaction
+from api.services import Services
+from shared.db import transaction
 from shared.errors import DomainError
-from shared.keys import Principal, authenticate
+from shared.keys import authenticate
 from shared.settings import Settings
-from shared.storage import PhotoStore
 
 REQUESTS = Counter("shelfwatch_http_requests_total", "HTTP requests", ["route", "status"])
 LATENCY = Histogram("shelfwatch_http_request_seconds", "HTTP request latency", ["route"])
-
-
-@dataclass
-class Services:
-    """What the gateway's routes use; built once per process by ``create_app``."""
-
-    settings: Settings
-    engine: Engine
-    factory: sessionmaker[Session]
-    store: PhotoStore
-    celery: Celery
-
-    @classmethod
-    def build(cls, settings: Settings) -> Services:
-        engine = make_engine(settings.database_url)
-        return cls(settings, engine, make_sessionmaker(engine), PhotoStore(settings), make_celery(settings))
-
-
-def principal() -> Principal:
-    """The caller of the current request (set by the authentication hook)."""
-    return g.principal
 
 
 def create_app(settings: Settings) -> OpenAPI:
@@ -109,8 +83,6 @@ def create_app(settings: Settings) -> OpenAPI:
     def _unexpected(exc: Exception) -> Response:
         app.logger.exception("unhandled error")
         return problems.problem(500, "internal_error", "internal error; it has been logged")
-
-    from api import audits, keys, meta, webhooks
 
     audits.register(app, services)
     keys.register(app, services)

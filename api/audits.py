@@ -7,7 +7,6 @@ import time
 from flask import Response, jsonify, url_for
 from flask_openapi3 import OpenAPI, Tag
 
-from api.app import Services, principal
 from api.contract import problem_response, route
 from api.schemas import (
     AuditAccepted,
@@ -21,6 +20,7 @@ from api.schemas import (
     SubmitForm,
     SubmitHeaders,
 )
+from api.services import Services, principal
 from shared import views
 from shared.annotate import annotated_jpeg
 from shared.audits import expected_wait_s, submit_audit

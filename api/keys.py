@@ -5,9 +5,9 @@ from __future__ import annotations
 from flask import Response, jsonify
 from flask_openapi3 import OpenAPI, Tag
 
-from api.app import Services, principal
 from api.contract import route
 from api.schemas import KeyCreate, KeyCreated, KeyList, KeyOut, KeyPath
+from api.services import Services, principal
 from shared.db import transaction
 from shared.keys import create_key, key_view, list_keys, revoke_key
 

@@ -15,9 +15,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from api.app import Services
 from api.contract import finish, route
 from api.schemas import Health, Readiness
+from api.services import Services
 from shared import delivery
 from shared.db import ping
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from flask import Response, jsonify
 from flask_openapi3 import OpenAPI, Tag
 
-from api.app import Services, principal
 from api.contract import route
 from api.schemas import (
     DeliveryList,
@@ -21,6 +20,7 @@ from api.schemas import (
     WebhookUpdate,
     WebhookWithSecret,
 )
+from api.services import Services, principal
 from shared import delivery, events, webhooks
 from shared.celery_app import enqueue_deliveries
 from shared.db import transaction

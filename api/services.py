@@ -1,0 +1,39 @@
+"""What the gateway's routes share: the services built once per process, and the caller."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from celery import Celery
+from flask import g
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from shared.celery_app import make_celery
+from shared.db import make_engine, make_sessionmaker
+from shared.keys import Principal
+from shared.settings import Settings
+from shared.storage import PhotoStore
+
+
+@dataclass
+class Services:
+    """What the gateway's routes use; built once per process by ``create_app``."""
+
+    settings: Settings
+    engine: Engine
+    factory: sessionmaker[Session]
+    store: PhotoStore
+    celery: Celery
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        engine = make_engine(settings.database_url)
+        return cls(settings, engine, make_sessionmaker(engine), PhotoStore(settings), make_celery(settings))
+
+
+def principal() -> Principal:
+    """The caller of the current request (set by the authentication hook)."""
+    return g.principal
+
+
