@@ -16,7 +16,7 @@ from flask_openapi3 import Info, OpenAPI
 from prometheus_client import Counter, Histogram
 from werkzeug.exceptions import HTTPException
 
-from api import audits, keys, meta, problems, webhooks
+from api import audits, keys, meta, problems, rescans, webhooks
 from api.schemas import Problem
 from api.services import Services
 from shared.db import transaction
@@ -87,5 +87,6 @@ def create_app(settings: Settings) -> OpenAPI:
     audits.register(app, services)
     keys.register(app, services)
     webhooks.register(app, services)
+    rescans.register(app, services)
     meta.register(app, services)
     return app

@@ -17,6 +17,7 @@ from api.schemas import (
     JobList,
     JobOut,
     JobPath,
+    JobQuery,
     SubmitForm,
     SubmitHeaders,
 )
@@ -111,11 +112,13 @@ def register(app: OpenAPI, services: Services) -> None:
             audit = views.get_audit(session, principal().tenant_id, path.audit_id)
             return jsonify({"items": views.jobs_of(session, audit)})
 
-    @route(app, "get", "/v1/jobs/<job_id>", "read", ok={200: JobOut}, errors=(404,), tags=[JOBS],
-           summary="A job: status, counts, detections, timings")
-    def get_job(path: JobPath) -> Response:
+    @route(app, "get", "/v1/jobs/<job_id>", "read", ok={200: JobOut}, errors=(404, 422), tags=[JOBS],
+           summary="A job: status, counts, detections, timings",
+           description="The result of the version that served the job; `?model_version=` shows another's "
+                       "(a re-scan's), side by side, never overwritten.")
+    def get_job(path: JobPath, query: JobQuery) -> Response:
         with services.factory() as session:
-            job = views.job_with_detections(session, principal().tenant_id, path.job_id)
+            job = views.job_with_detections(session, principal().tenant_id, path.job_id, query.model_version)
         return hint.answer(job, finished=job["status"] in JobStatus.FINAL)
 
     @route(app, "get", "/v1/jobs/<job_id>/annotated.jpg", "read",

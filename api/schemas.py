@@ -226,7 +226,7 @@ class KeyPath(BaseModel):
 
 # --- webhooks and events ----------------------------------------------------------------------
 
-EventType = Literal["audit.completed", "audit.failed", "*"]
+EventType = Literal["audit.completed", "audit.failed", "rescan.completed", "*"]
 
 
 class WebhookCreate(BaseModel):
@@ -317,7 +317,7 @@ class EventList(BaseModel):
 
 
 class EventQuery(BaseModel):
-    type: Literal["audit.completed", "audit.failed", "ping"] | None = None
+    type: Literal["audit.completed", "audit.failed", "rescan.completed", "ping"] | None = None
     since: AwareDatetime | None = None
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     cursor: str | None = Field(None, max_length=200)
@@ -330,6 +330,102 @@ class EventPath(BaseModel):
 class Queued(BaseModel):
     event_id: str
     deliveries: list[str]
+
+
+# --- re-scans -------------------------------------------------------------------------------
+
+class JobQuery(BaseModel):
+    model_version: str | None = Field(None, max_length=64, description="another version's result (a re-scan's)")
+
+
+class RescanCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    store_id: str | None = Field(None, max_length=64)
+    since: AwareDatetime | None = Field(None, description="audits created at or after")
+    until: AwareDatetime | None = Field(None, description="audits created before")
+    model_version: str | None = Field(None, max_length=64, description="a registry version; default: the serving "
+                                                                       "accurate one")
+    dry_run: bool = Field(False, description="only count: create nothing, enqueue nothing")
+
+
+class RescanScope(BaseModel):
+    tenant: str | None
+    store_id: str | None
+    since: datetime | None
+    until: datetime | None
+
+
+class RescanOut(BaseModel):
+    id: str
+    state: Literal["running", "paused", "cancelled", "completed"]
+    model_version: str
+    scope: RescanScope
+    total: int
+    skipped: int = Field(description="photos that already had a result of this version")
+    done: int
+    failed: int
+    remaining: int
+    in_flight: int
+    rate_per_s: float
+    eta_s: float | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class RescanPlan(BaseModel):
+    dry_run: Literal[True]
+    model_version: str
+    total: int
+    skipped: int
+    to_scan: int
+
+
+class RescanList(BaseModel):
+    items: list[RescanOut]
+
+
+class RescanPath(BaseModel):
+    rescan_id: str
+
+
+class RescanAction(BaseModel):
+    rescan_id: str
+    action: Literal["pause", "resume", "cancel"]
+
+
+class DiffRow(BaseModel):
+    store_id: str
+    class_: str = Field(alias="class")
+    old: int
+    new: int
+    change: int
+    change_pct: float | None
+    photos: int
+
+
+class DiffPhoto(BaseModel):
+    job_id: str
+    store_id: str
+    old: int
+    new: int
+    change: int
+
+
+class DiffTotals(BaseModel):
+    old: int
+    new: int
+    change: int
+    change_pct: float | None
+
+
+class RescanDiff(BaseModel):
+    rescan_id: str
+    model_version: str
+    photos: int
+    totals: DiffTotals
+    by_store_and_class: list[DiffRow]
+    most_changed: list[DiffPhoto]
 
 
 # --- health ---------------------------------------------------------------------------------

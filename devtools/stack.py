@@ -238,8 +238,12 @@ def ensure_s3(state: Path, started: list[str], url: str = "") -> str:
 # --- the whole stack ----------------------------------------------------------------
 
 def bring_up(state: Path = STATE_DIR, *, private: bool = False, settings: Settings | None = None,
-             database_server: str = "", bucket: str = "shelfwatch-photos") -> Stack:
-    """Services, then ``alembic upgrade head``, then the bucket: a stack ready to serve.
+             database_server: str = "", bucket: str = "shelfwatch-photos", registry: dict | None = None) -> Stack:
+    """Services, then ``alembic upgrade head``, then the bucket and the models: a stack ready to serve.
+
+    The committed models (``MODELS_DIR``) are uploaded to the bucket with their registry
+    (``registry`` replaces it, e.g. the tests' pinned v1); an existing registry in the
+    bucket is kept, so a promotion made there survives a restart of the local stack.
 
     ``private``: a throw-away database and a Redis and S3 server of its own (tests,
     benchmarks); else find or start the shared local stack (the demo). ``database_server``
@@ -247,6 +251,7 @@ def bring_up(state: Path = STATE_DIR, *, private: bool = False, settings: Settin
     on 127.0.0.1:5432, else an embedded one).
     """
     from shared.db import migrate
+    from shared.model_store import ModelStore
     from shared.storage import PhotoStore
 
     state.mkdir(parents=True, exist_ok=True)
@@ -271,6 +276,10 @@ def bring_up(state: Path = STATE_DIR, *, private: bool = False, settings: Settin
     try:
         migrate(stack.database_url)
         PhotoStore(stack.settings()).ensure_bucket()
+        models = ModelStore(stack.settings())
+        models.publish(s.models_dir)
+        if registry is not None:
+            models.write_registry(registry)
     except BaseException:
         stack.close()
         raise

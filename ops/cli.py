@@ -3,7 +3,8 @@
     shelfwatch api | worker | beat     run the gateway (gunicorn), a Celery worker or the scheduler
     shelfwatch migrate                 alembic upgrade head
     shelfwatch keys create|list|revoke API keys and their scopes
-    shelfwatch models list             the model registry: what serves each mode
+    shelfwatch models list|publish|serve  the model registry: what serves each mode, in the bucket
+    shelfwatch rescan start|watch|diff…   re-scan stored photos with a model version
     shelfwatch requeue                 re-enqueue jobs the broker lost (safe to repeat)
     shelfwatch submit PHOTO...         send an audit through the HTTP API and wait for it
     shelfwatch detect PHOTO...         run the detector on local photos, no farm
@@ -45,6 +46,8 @@ def cmd_worker(args: argparse.Namespace, s: Settings) -> int:
     from workers.app import create_worker_app
 
     app = create_worker_app(s)
+    if args.nice:
+        os.nice(args.nice)  # the pool's processes inherit it
     app.worker_main(["worker", "--loglevel", args.loglevel, "--pool", args.pool,
                      "--concurrency", str(args.concurrency or s.worker_concurrency),
                      "--queues", args.queues, "--hostname", f"shelfwatch@%h-{os.getpid()}",
@@ -101,9 +104,31 @@ def cmd_requeue(args: argparse.Namespace, s: Settings) -> int:
 
 def cmd_models(args: argparse.Namespace, s: Settings) -> int:
     from shared import registry
+    from shared.model_store import ModelStore
 
-    print(registry.table(s.models_dir))
+    if args.action == "list":
+        print(registry.table(s.models_dir))
+        return 0
+    store = ModelStore(s)
+    if args.action == "publish":
+        sent = store.publish(s.models_dir, overwrite_registry=args.registry)
+        print(f"uploaded to {store.store.bucket}/models/: {', '.join(sent)}")
+        return 0
+    reg = store.registry()  # serve: the bucket's registry names VERSION for MODE; workers follow within the TTL
+    if args.version not in reg.get("versions", {}):
+        raise SystemExit(f"{args.version!r} is not in the registry's versions")
+    reg["modes"][args.mode] = {"model": reg["versions"][args.version]["file"],
+                               **({"input_size": args.input_size} if args.input_size else {})}
+    store.write_registry(reg)
+    print(f"{args.mode} now serves {args.version}; workers switch within MODEL_REGISTRY_TTL_S "
+          f"({s.model_registry_ttl_s:g} s)")
     return 0
+
+
+def cmd_rescan(args: argparse.Namespace, s: Settings) -> int:
+    from ops import rescan
+
+    return rescan.run(args, s)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -130,6 +155,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queues", default="audits", help="audits, rescans or webhooks (comma-separated)")
     p.add_argument("--pool", choices=["prefork", "threads"], default="prefork",
                    help="prefork for the model (processes), threads for webhooks (IO-bound)")
+    p.add_argument("--nice", type=int, default=0,
+                   help="lower this pool's CPU priority (e.g. 10 for re-scans: audits first on shared cores)")
     p.add_argument("--loglevel", default="INFO")
     p.set_defaults(func=cmd_worker)
 
@@ -159,9 +186,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only jobs waiting longer than this (default: VISIBILITY_TIMEOUT_S)")
     p.set_defaults(func=cmd_requeue)
 
-    p = sub.add_parser("models", help="list the models and which mode each serves")
-    p.add_argument("action", choices=["list"])
+    p = sub.add_parser("models", help="list models; publish them to the bucket; serve a version in a mode")
+    p.add_argument("action", choices=["list", "publish", "serve"])
+    p.add_argument("version", nargs="?", help="with serve: a registry version, e.g. shelfwatch-v11-int8")
+    p.add_argument("--mode", choices=["fast", "accurate"], default="accurate")
+    p.add_argument("--input-size", type=int, default=None)
+    p.add_argument("--registry", action="store_true", help="with publish: replace the bucket's registry too")
     p.set_defaults(func=cmd_models)
+
+    from ops import rescan
+
+    p = sub.add_parser("rescan", help="re-scan stored photos with a model version: start, watch, pause, diff…")
+    rescan.add_arguments(p)
+    p.set_defaults(func=cmd_rescan)
     return ap
 
 

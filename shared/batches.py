@@ -135,6 +135,14 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
 
 def _write_result(session: Session, job_id: uuid.UUID, tenant_id: str, version: str, found: list[Found], batch_id: str,
                   batch_size: int, timings: dict, now: datetime) -> None:
+    insert_result(session, job_id, tenant_id, version, found, batch_id, batch_size, timings)
+    session.execute(update(Job).where(Job.id == job_id).values(
+        status=JobStatus.DONE, model_version=version, finished_at=now, failure_code=None, failure_reason=None))
+
+
+def insert_result(session: Session, job_id: uuid.UUID, tenant_id: str, version: str, found: list[Found],
+                  batch_id: str, batch_size: int, timings: dict) -> bool:
+    """One (job, model version) result and its detections; False if that result exists already."""
     result_id = session.execute(
         pg_insert(Result)
         .values(tenant_id=tenant_id, job_id=job_id, model_version=version, counts=counts_of(found),
@@ -149,8 +157,7 @@ def _write_result(session: Session, job_id: uuid.UUID, tenant_id: str, version: 
              "confidence": d.confidence, "x1": d.box[0], "y1": d.box[1], "x2": d.box[2], "y2": d.box[3]}
             for d in found
         ])
-    session.execute(update(Job).where(Job.id == job_id).values(
-        status=JobStatus.DONE, model_version=version, finished_at=now, failure_code=None, failure_reason=None))
+    return result_id is not None
 
 
 def _is_permanent(exc: Exception) -> bool:

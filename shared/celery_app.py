@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 
 from celery import Celery
+from celery.schedules import crontab
 from kombu import Queue
 
 from shared.settings import Settings
@@ -19,6 +20,9 @@ from shared.settings import Settings
 INFER_TASK = "shelfwatch.infer"
 DELIVER_TASK = "shelfwatch.webhooks.deliver"
 DISPATCH_TASK = "shelfwatch.webhooks.dispatch"
+RESCAN_TASK = "shelfwatch.rescan"
+FEED_TASK = "shelfwatch.rescans.feed"
+NIGHTLY_TASK = "shelfwatch.rescans.nightly"
 QUEUES = ("audits", "rescans", "webhooks")  # interactive first; the others come later
 
 
@@ -30,11 +34,9 @@ def make_celery(settings: Settings) -> Celery:
         task_queues=[Queue(q) for q in QUEUES],
         task_default_queue="audits",
         task_routes={INFER_TASK: {"queue": "audits"}, DELIVER_TASK: {"queue": "webhooks"},
-                     DISPATCH_TASK: {"queue": "webhooks"}},
-        # beat: due webhook deliveries (retries wait in Postgres, not in the broker)
-        beat_schedule={"webhooks-dispatch": {"task": DISPATCH_TASK, "schedule": settings.webhook_dispatch_interval_s,
-                                             "options": {"queue": "webhooks",
-                                                         "expires": settings.webhook_dispatch_interval_s}}},
+                     DISPATCH_TASK: {"queue": "webhooks"}, RESCAN_TASK: {"queue": "rescans"},
+                     FEED_TASK: {"queue": "webhooks"}, NIGHTLY_TASK: {"queue": "webhooks"}},
+        beat_schedule=beat_schedule(settings),
         task_serializer="json",
         accept_content=["json"],
         task_ignore_result=True,
@@ -58,6 +60,27 @@ def make_celery(settings: Settings) -> Celery:
         worker_enable_remote_control=not is_sqs(settings),
     )
     return app
+
+
+def beat_schedule(settings: Settings) -> dict:
+    """Due webhook deliveries and re-scan feeding (both wait in Postgres, not in the broker), and
+    the nightly re-scan when RESCAN_CRON is set.
+
+    All three are short database steps run by the webhooks pool, which always has a worker:
+    the re-scan pool scales to zero and wakes only once a run has photos left to feed.
+    """
+    schedule = {
+        "webhooks-dispatch": {"task": DISPATCH_TASK, "schedule": settings.webhook_dispatch_interval_s,
+                              "options": {"queue": "webhooks", "expires": settings.webhook_dispatch_interval_s}},
+        "rescans-feed": {"task": FEED_TASK, "schedule": settings.rescan_feed_interval_s,
+                         "options": {"queue": "webhooks", "expires": settings.rescan_feed_interval_s}},
+    }
+    if settings.rescan_cron:
+        minute, hour, day, month, weekday = settings.rescan_cron.split()
+        schedule["rescans-nightly"] = {"task": NIGHTLY_TASK, "options": {"queue": "webhooks"},
+                                       "schedule": crontab(minute=minute, hour=hour, day_of_month=day,
+                                                           month_of_year=month, day_of_week=weekday)}
+    return schedule
 
 
 def is_sqs(settings: Settings) -> bool:
@@ -88,6 +111,10 @@ def enqueue(app: Celery, item_id: str, queue: str = "audits", countdown: float |
     if queue not in QUEUES:
         raise ValueError(f"unknown queue {queue!r}: one of {', '.join(QUEUES)}")
     app.send_task(task, args=[item_id], queue=queue, countdown=countdown)
+
+
+def enqueue_rescan(app: Celery, job_id: str, version: str, run_id: str) -> None:
+    app.send_task(RESCAN_TASK, args=[job_id, version, run_id], queue="rescans")
 
 
 def enqueue_deliveries(app: Celery, delivery_ids: list[str]) -> None:

@@ -22,7 +22,7 @@ from shared.errors import Invalid, NotFound
 from shared.models import Audit, Delivery, DeliveryStatus, Event, Job, Result, WebhookEndpoint
 from shared.views import MAX_PAGE, decode_cursor, encode_cursor
 
-EVENT_TYPES = ("audit.completed", "audit.failed", "ping")  # later: stock.low, rescan.completed
+EVENT_TYPES = ("audit.completed", "audit.failed", "rescan.completed", "ping")  # later: stock.low
 ALL_EVENTS = "*"
 
 

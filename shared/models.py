@@ -207,3 +207,47 @@ class DeliveryAttempt(Base):
     latency_ms: Mapped[float] = mapped_column(Float)
     error: Mapped[str | None] = mapped_column(Text)
     response_excerpt: Mapped[str | None] = mapped_column(Text)
+
+
+# --- re-scans ---------------------------------------------------------------------------
+
+class RunState:
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+    ALL = (RUNNING, PAUSED, CANCELLED, COMPLETED)
+    OPEN = (RUNNING, PAUSED)
+
+
+class RescanRun(Base):
+    """One re-scan: a scope of stored photos analysed again with one model version."""
+
+    __tablename__ = "rescan_runs"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str | None] = mapped_column(ForeignKey("tenants.id"))
+    store_id: Mapped[str | None] = mapped_column(String(64))
+    since: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    model_version: Mapped[str] = mapped_column(String(64))
+    state: Mapped[str] = mapped_column(String(16))
+    total: Mapped[int] = mapped_column(Integer)
+    skipped: Mapped[int] = mapped_column(Integer, default=0)
+    done: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    sent: Mapped[int] = mapped_column(Integer, default=0)
+    handled: Mapped[int] = mapped_column(Integer, default=0)
+    pass_sent: Mapped[int] = mapped_column(Integer, default=0)
+    cursor: Mapped[uuid.UUID | None] = mapped_column(UUID(as_uuid=True))
+    created_by: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    progress_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class RescanFailure(Base):
+    __tablename__ = "rescan_failures"
+    run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("rescan_runs.id", ondelete="CASCADE"), primary_key=True)
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    code: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(Text)

@@ -7,6 +7,7 @@ below. Nothing else in the project reads ``os.environ``.
 
 from __future__ import annotations
 
+import tempfile
 from functools import lru_cache
 from pathlib import Path
 
@@ -52,6 +53,24 @@ class Settings(BaseSettings):
     visibility_timeout_s: int = Field(3600, description="Redis redelivers a job unacknowledged this long")
     task_time_limit_s: int = Field(600, description="hard limit for one batch")
     s3_fetch_threads: int = Field(8, description="threads fetching one batch's photos")
+    models_bucket: str = Field("", description="bucket holding models/ (registry, ONNX files, cards); "
+                               "empty: the photo bucket")
+    # every file is checked against the registry's SHA-256 before it is loaded, from here too
+    model_cache_dir: Path = Field(Path(tempfile.gettempdir()) / "shelfwatch-models",
+                                  description="where a worker keeps the model files it downloaded")
+    model_cache_size: int = Field(3, ge=1, description="model sessions a worker process keeps (LRU)")
+    model_registry_ttl_s: float = Field(30.0, ge=0, description="a worker re-reads the registry at most this "
+                                        "often: a promotion serves new audits within this bound")
+
+    # --- nightly re-scan ----------------------------------------------------------------
+    rescan_cron: str = Field("", description="cron expression (m h dom mon dow, UTC) of the nightly re-scan "
+                             "with the serving model; empty: off")
+    rescan_chunk: int = Field(200, ge=1, description="photos a re-scan enqueues per step")
+    rescan_max_in_flight: int = Field(1000, ge=1, description="most re-scan photos on the broker at once, "
+                                      "per run: 1 M stored photos never mean 1 M messages")
+    rescan_feed_interval_s: float = Field(2.0, gt=0, description="how often beat tops up running re-scans")
+    rescan_stall_s: float = Field(120.0, gt=0, description="a run whose photos stopped finishing for this long "
+                                  "is fed again from the start (messages lost with a killed worker)")
 
     # --- webhooks to the retailer's ERP ------------------------------------------------
     public_url: str = Field("", description="the gateway's public base URL, for links in webhook events "

@@ -20,8 +20,8 @@ EXTENSIONS = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
 
 
 class PhotoStore:
-    def __init__(self, settings: Settings):
-        self.bucket = settings.s3_bucket
+    def __init__(self, settings: Settings, bucket: str | None = None):
+        self.bucket = bucket or settings.s3_bucket
         self._fetch_threads = settings.s3_fetch_threads
         self._client = boto3.client(
             "s3",

@@ -85,14 +85,24 @@ def job_view(job: Job, result: Result | None, detections: list[Detection] | None
     return view
 
 
-def job_with_detections(session: Session, tenant_id: str, job_id: str) -> dict:
+def job_with_detections(session: Session, tenant_id: str, job_id: str, model_version: str | None = None) -> dict:
+    """A job with its served result, or with the result of ``model_version`` (a re-scan's)."""
     job = get_job(session, tenant_id, job_id)
-    result = _results(session, [job]).get(job.id)
+    if model_version is None:
+        result = _results(session, [job]).get(job.id)
+    else:
+        result = session.execute(select(Result).where(Result.job_id == job.id,
+                                                      Result.model_version == model_version)).scalar_one_or_none()
+        if result is None:
+            raise NotFound("result_not_found", f"job {job_id} has no result of model version {model_version}")
     detections = None
     if result is not None:
         detections = list(session.execute(
             select(Detection).where(Detection.result_id == result.id).order_by(Detection.id)).scalars())
-    return job_view(job, result, detections)
+    view = job_view(job, result, detections)
+    if model_version is not None:
+        view["model_version"] = model_version
+    return view
 
 
 def jobs_of(session: Session, audit: Audit) -> list[dict]:

@@ -14,6 +14,7 @@ is validated against the OpenAPI spec (``tests/contract.py``).
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import uuid
@@ -37,15 +38,20 @@ def pytest_collection_modifyitems(items):
 def stack(tmp_path_factory):
     from devtools.stack import bring_up
 
+    # the bucket's registry serves the tests' pinned v1 in both modes (v11 is there as a candidate)
+    models = json.loads((MODELS / "registry.json").read_text())
+    registry = {"modes": {mode: {"model": MODEL.name} for mode in ("fast", "accurate")},
+                "versions": models["versions"]}
     local = bring_up(tmp_path_factory.mktemp("stack"), private=True, bucket="shelfwatch-test",
-                     database_server=os.environ.get("TEST_DATABASE_SERVER", ""))
+                     database_server=os.environ.get("TEST_DATABASE_SERVER", ""), registry=registry)
     yield local
     local.close()
 
 
 # Webhooks in the tests: receivers on loopback, and a retry schedule compressed from a day
 # to seconds (the same settings reach the worker and beat processes as environment).
-WEBHOOK_ENV = {"WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8", "WEBHOOK_CONNECT_TIMEOUT_S": "0.5",
+WEBHOOK_ENV = {"MODEL_REGISTRY_TTL_S": "1", "RESCAN_FEED_INTERVAL_S": "0.3", "RESCAN_STALL_S": "3",
+               "WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8", "WEBHOOK_CONNECT_TIMEOUT_S": "0.5",
                "WEBHOOK_READ_TIMEOUT_S": "2", "WEBHOOK_BACKOFF_BASE_S": "0.2", "WEBHOOK_BACKOFF_CAP_S": "0.5",
                "WEBHOOK_RETRY_FOR_S": "4", "WEBHOOK_DISPATCH_INTERVAL_S": "0.3", "WEBHOOK_SECRET_OVERLAP_S": "60"}
 
@@ -125,11 +131,14 @@ def other_key(factory) -> str:
 
 @pytest.fixture(scope="session")
 def worker(stack, settings, tmp_path_factory) -> Iterator[object]:
-    """A real Celery worker process (prefork, one child) on the test broker, ready to consume."""
+    """A real Celery worker process (prefork, one child) on the test broker, ready to consume.
+
+    It reads its models from the bucket's registry (v1 serves both modes), as production does.
+    """
     from devtools import procs
 
-    env = {**os.environ, **stack.env(), **WEBHOOK_ENV, "MODEL_PATH": str(MODEL), "ENV": "test",
-           "BATCH_WAIT_MS": "500", "BATCH_SIZE": "8"}
+    env = {**os.environ, **stack.env(), **WEBHOOK_ENV, "ENV": "test", "BATCH_WAIT_MS": "500", "BATCH_SIZE": "8"}
+    env.pop("MODEL_PATH", None)
     log = tmp_path_factory.mktemp("worker") / "worker.log"
     proc = procs.spawn(["worker", "--concurrency", "1"], env, log)
     procs.wait_for_log(log, " ready.", proc, timeout=120)

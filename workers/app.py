@@ -8,6 +8,7 @@ S3) from that same ``settings`` after the fork. Importing this module connects t
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import requests
@@ -15,9 +16,21 @@ from celery import Celery
 from celery.signals import worker_process_init
 from celery_batches import Batches, SimpleRequest
 
-from shared import delivery
+from shared import delivery, rescans
 from shared.batches import process_batch
-from shared.celery_app import DELIVER_TASK, DISPATCH_TASK, INFER_TASK, enqueue_deliveries, make_celery
+from shared.celery_app import (
+    DELIVER_TASK,
+    DISPATCH_TASK,
+    FEED_TASK,
+    INFER_TASK,
+    NIGHTLY_TASK,
+    RESCAN_TASK,
+    enqueue_deliveries,
+    enqueue_rescan,
+    make_celery,
+)
+from shared.db import transaction
+from shared.model_store import ModelStore
 from shared.settings import Settings
 from workers.runtime import RuntimeHolder
 from workers.tasks import ContextFilter, context, log, retry_jobs, shelfwatch_task, webhook_metrics
@@ -48,7 +61,7 @@ def create_worker_app(settings: Settings) -> Celery:
     def infer(self: Batches, requests: list[SimpleRequest]) -> None:
         job_ids = [r.args[0] for r in requests if r.args]
         rt = runtime.get()
-        report = process_batch(rt.factory, rt.store, rt.detectors, job_ids, settings.public_url)
+        report = process_batch(rt.factory, rt.store, rt.detectors(), job_ids, settings.public_url)
         retry_jobs(self.app, report.retry)
         enqueue_deliveries(self.app, report.deliveries)  # committed with the audits they report
         with context(batch=report.batch_id):
@@ -75,5 +88,33 @@ def create_worker_app(settings: Settings) -> Celery:
         ids = delivery.due(runtime.factory())
         enqueue_deliveries(app, ids)
         return len(ids)
+
+    # Re-scans: their own queue and pool, so bulk work never takes an audit's worker.
+    @shelfwatch_task(app, RESCAN_TASK, queue="rescans", base=Batches, bind=True,
+                     flush_every=settings.batch_size, flush_interval=settings.batch_wait_ms / 1000.0)
+    def rescan(self: Batches, requests: list[SimpleRequest]) -> None:
+        items = [tuple(r.args) for r in requests if len(r.args) == 3]
+        rt = runtime.get()
+        batch_id = str(uuid.uuid4())
+        with context(batch=batch_id):
+            report = rescans.process_rescan_batch(rt.factory, rt.store, rt.models.detector, items, batch_id)
+            log.info("re-scan batch of %d: %d done, %d failed, %d skipped", len(items), report.done, report.failed,
+                     report.skipped)
+
+    @shelfwatch_task(app, FEED_TASK, queue="webhooks")  # bookkeeping: the pool that is always up
+    def feed() -> int:
+        step = rescans.feed(runtime.factory(), settings.rescan_chunk, settings.rescan_max_in_flight,
+                            settings.rescan_stall_s)
+        for job_id, version, run_id in step.messages:  # only after the feed's commit
+            enqueue_rescan(app, job_id, version, run_id)
+        enqueue_deliveries(app, [str(d) for d in step.deliveries])
+        return len(step.messages)
+
+    @shelfwatch_task(app, NIGHTLY_TASK, queue="webhooks")
+    def nightly() -> str | None:
+        with transaction(runtime.factory()) as session:
+            run = rescans.start_nightly(session, ModelStore(settings))
+        log.info("nightly re-scan: %s", f"run {run}" if run else "one is still open; not started twice")
+        return run
 
     return app

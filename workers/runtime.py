@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared import registry
 from shared.db import make_engine, make_sessionmaker
 from shared.detector import Detector
+from shared.model_store import ModelStore
 from shared.settings import Settings
 from shared.storage import PhotoStore
 
@@ -24,19 +25,26 @@ class Runtime:
     settings: Settings
     factory: sessionmaker[Session]
     store: PhotoStore
-    detectors: dict[str, Detector]  # one per mode; the same file at one size is loaded once
+    models: ModelStore  # the registry in object storage; any registered version on demand
+    pinned: dict[str, Detector] | None  # MODEL_PATH: one file serves every mode, the registry is not read
 
     @classmethod
     def build(cls, settings: Settings) -> Runtime:
         engine = make_engine(settings.database_url, pool_size=2)
-        loaded: dict[tuple[Path, int | None], Detector] = {}
-        detectors = {}
-        for mode, spec in registry.resolve(settings.models_dir, settings.model_path).items():
-            key = (spec.model, spec.input_size)
-            if key not in loaded:
-                loaded[key] = Detector(spec.model, threads=settings.ort_threads, input_size=spec.input_size)
-            detectors[mode] = loaded[key]
-        return cls(settings, make_sessionmaker(engine), PhotoStore(settings), detectors)
+        store = PhotoStore(settings)
+        pinned = None
+        if settings.model_path:
+            det = Detector(Path(settings.model_path), threads=settings.ort_threads)
+            pinned = dict.fromkeys(registry.MODES, det)
+        runtime = cls(settings, make_sessionmaker(engine), store, ModelStore(settings), pinned)
+        runtime.detectors()  # load the serving models now, not during the first batch
+        return runtime
+
+    def detectors(self) -> dict[str, Detector]:
+        """The detector serving each mode now (the registry is re-read at most every MODEL_REGISTRY_TTL_S)."""
+        if self.pinned is not None:
+            return self.pinned
+        return {mode: self.models.for_mode(mode) for mode in registry.MODES}
 
 
 class RuntimeHolder:

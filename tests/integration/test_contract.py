@@ -24,6 +24,8 @@ SCOPED = [  # (method, path template) of every route that needs a key, with the 
     ("post", "/v1/webhooks/{webhook_id}/rotate-secret", "admin"), ("post", "/v1/webhooks/{webhook_id}/test", "admin"),
     ("get", "/v1/webhooks/{webhook_id}/deliveries", "admin"), ("get", "/v1/events", "read"),
     ("post", "/v1/events/{event_id}/redeliver", "admin"),
+    ("post", "/v1/rescans", "admin"), ("get", "/v1/rescans", "admin"), ("get", "/v1/rescans/{rescan_id}", "admin"),
+    ("post", "/v1/rescans/{rescan_id}/{action}", "admin"), ("get", "/v1/rescans/{rescan_id}/diff", "admin"),
 ]
 
 
