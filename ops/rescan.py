@@ -41,8 +41,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def line(v: dict, width: int = 30) -> str:
-    todo = max(1, v["total"] - v["skipped"])
-    share = (v["done"] + v["failed"]) / todo
+    todo = v["total"] - v["skipped"]
+    share = (v["done"] + v["failed"]) / todo if todo else 1.0
     bar = "#" * round(width * share) + "-" * (width - round(width * share))
     eta = f"ETA {v['eta_s']:.0f} s" if v["eta_s"] is not None else ""
     return (f"{v['id'][:8]} {v['state']:<9} [{bar}] {100 * share:5.1f}%  done {v['done']}, failed {v['failed']}, "
