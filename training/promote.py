@@ -18,6 +18,7 @@ says so in the registry's history.
 from __future__ import annotations
 
 import argparse
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from shared.detector import ModelCard, sha256_file
 FIXED_VAL = {"seed": 11, "n_val": 60, "size": 640}
 MAP_TOLERANCE = 0.002
 COUNT_TOLERANCE = 0.005
+MAX_RESCAN_CHANGE_PCT = 15.0  # the hand-counted real rows' error is ~16 %: a bigger jump needs a reason
 HAND_TOLERANCE = 0.03  # mean per-photo error on the hand-counted rows; a photo's rows hold 20-200 products
 
 
@@ -59,8 +61,31 @@ def score(model: Path, input_size: int | None, photos: list[Path], labels: Path,
     return out
 
 
+def rescan_evidence(diff: dict, version: str, max_change_pct: float = MAX_RESCAN_CHANGE_PCT,
+                    min_photos: int = 10) -> str | None:
+    """Why a re-scan's diff refuses ``version`` (None: it does not).
+
+    A candidate whose counts on real stored photos move by more than ``max_change_pct`` in
+    total, or in any store and class with ``min_photos`` photos or more, is refused: a model
+    that counts a fifth more on the same photos needs a reason a person gives (``--force``).
+    """
+    if diff.get("model_version") != version:
+        return f"the diff is of {diff.get('model_version')}, not of the candidate {version}"
+    if diff["photos"] == 0:
+        return "the re-scan analysed no photo"
+    total = diff["totals"]["change_pct"]
+    if total is not None and abs(total) > max_change_pct:
+        return f"counts moved {total:+.1f}% in total on {diff['photos']} real photos (limit ±{max_change_pct}%)"
+    for row in diff["by_store_and_class"]:
+        if row["photos"] >= min_photos and row["change_pct"] is not None and abs(row["change_pct"]) > max_change_pct:
+            return (f"counts moved {row['change_pct']:+.1f}% in {row['store_id']}/{row['class']} "
+                    f"({row['photos']} photos; limit ±{max_change_pct}%)")
+    return None
+
+
 def cmd_promote(models_dir: Path, candidate: Path, mode: str, input_size: int | None, force: bool,
-                workdir: Path, real_data: Path | None = None) -> int:
+                workdir: Path, real_data: Path | None = None, rescan_diff: Path | None = None,
+                max_change_pct: float = MAX_RESCAN_CHANGE_PCT) -> int:
     candidate = Path(candidate)
     if candidate.parent.resolve() != Path(models_dir).resolve():
         raise SystemExit(f"{candidate} must be in {models_dir} (copy it and its card there first)")
@@ -68,6 +93,13 @@ def cmd_promote(models_dir: Path, candidate: Path, mode: str, input_size: int | 
     if sha256_file(candidate) != card.sha256:
         raise SystemExit(f"{candidate} does not match its card's checksum")
     reg = registry.load(models_dir) if registry.registry_path(models_dir).exists() else {"modes": {}}
+    evidence = None
+    if rescan_diff is not None:
+        evidence = rescan_evidence(json.loads(Path(rescan_diff).read_text()), candidate.stem, max_change_pct)
+        print(f"re-scan diff {rescan_diff}: {evidence or 'counts within the limit'}")
+        if evidence and not force:
+            print(f"refused: {evidence} (use --force to override)")
+            return 1
     photos, labels = fixed_validation_set(workdir)
     new = score(candidate, input_size, photos, labels, real_data)
     print(f"candidate {card.version}@{input_size or card.input_size}: {new}")
@@ -87,10 +119,13 @@ def cmd_promote(models_dir: Path, candidate: Path, mode: str, input_size: int | 
             print(f"refused: the candidate {verdict} on the fixed validation set (use --force to override)")
             return 1
     reg["modes"][mode] = {"model": candidate.name, **({"input_size": input_size} if input_size else {})}
+    reg.setdefault("versions", {})[candidate.stem] = {"file": candidate.name, "sha256": card.sha256,
+                                                      "card": card.raw}  # workers load it from the registry
     reg.setdefault("history", []).append({
         "at": datetime.now(UTC).isoformat(timespec="seconds"), "mode": mode,
         "model": candidate.name, "input_size": input_size or card.input_size, "verdict": verdict,
-        "forced": bool(force and verdict == "regresses"), "fixed_val": {**FIXED_VAL, **new},
+        "forced": bool(force and (verdict == "regresses" or evidence is not None)), "fixed_val": {**FIXED_VAL, **new},
+        **({"rescan_diff": {"file": str(rescan_diff), "refusal": evidence}} if rescan_diff else {}),
     })
     registry.save(models_dir, reg)
     print(f"promoted {candidate.name} to {mode} ({verdict})")
@@ -106,6 +141,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--input-size", type=int, default=None, help="serve at this size (default: the card's)")
     p.add_argument("--force", action="store_true", help="promote even if the gate says it regresses")
     p.add_argument("--workdir", type=Path, default=Path("build"))
+    p.add_argument("--rescan-diff", type=Path, default=None,
+                   help="a re-scan's diff of this candidate on stored photos (GET /v1/rescans/{id}/diff as JSON)")
+    p.add_argument("--max-change-pct", type=float, default=MAX_RESCAN_CHANGE_PCT,
+                   help="refuse when the diff's counts move more than this (total, or a store and class)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     add_arguments(p)
     args = p.parse_args(argv)
     return cmd_promote(args.models_dir, args.model, args.mode, args.input_size, args.force, args.workdir,
-                       args.real_data)
+                       args.real_data, args.rescan_diff, args.max_change_pct)
 
 
 if __name__ == "__main__":

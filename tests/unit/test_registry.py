@@ -28,3 +28,24 @@ def test_pinned_model_serves_every_mode(tmp_path):
 def test_missing_registry_says_what_to_do(tmp_path):
     with pytest.raises(FileNotFoundError, match="promote"):
         registry.resolve(tmp_path, None)
+
+
+def diff_of(version: str, old: int, new: int, rows: list[tuple[str, int, int, int]] | None = None) -> dict:
+    pct = round(100 * (new - old) / old, 1)
+    return {"model_version": version, "photos": 40, "totals": {"old": old, "new": new, "change": new - old,
+                                                               "change_pct": pct},
+            "by_store_and_class": [{"store_id": s, "class": "product", "old": o, "new": n, "change": n - o,
+                                    "change_pct": round(100 * (n - o) / o, 1), "photos": k}
+                                   for s, o, n, k in rows or []]}
+
+
+def test_a_rescan_diff_refuses_a_candidate_whose_counts_jump():
+    from training.promote import rescan_evidence
+
+    assert rescan_evidence(diff_of("v12", 1000, 1080), "v12") is None  # +8 %: within the limit
+    assert "total" in (rescan_evidence(diff_of("v12", 1000, 1300), "v12") or "")
+    one_store = diff_of("v12", 1000, 1050, [("north", 500, 500, 20), ("south", 500, 650, 20)])
+    assert "south" in (rescan_evidence(one_store, "v12") or "")
+    few_photos = diff_of("v12", 1000, 1050, [("north", 500, 500, 35), ("tiny", 10, 20, 2)])
+    assert rescan_evidence(few_photos, "v12") is None  # two photos are no evidence
+    assert "not of the candidate" in (rescan_evidence(diff_of("v11", 1000, 1000), "v12") or "")
