@@ -242,3 +242,45 @@ def test_an_audit_is_not_held_up_by_a_saturated_rescan(client, api_key, factory,
     assert status["remaining"] > 0  # the re-scan was still saturating its pool
     assert max(busy) <= max(3 * max(idle), max(idle) + 2.0)
     client.post(f"/v1/rescans/{run['id']}/cancel", headers=auth(api_key))
+
+
+def test_the_nightly_run_is_not_started_twice(factory, settings, client, api_key, rescan_farm):
+    from shared import rescans
+    from shared.db import transaction
+    from shared.model_store import ModelStore
+
+    models = ModelStore(settings)
+    with transaction(factory) as s:
+        first = rescans.start_nightly(s, models)
+    with transaction(factory) as s:
+        second = rescans.start_nightly(s, models)
+    try:
+        assert first is not None
+        assert second is None  # one is open: not started twice
+        with factory() as s:
+            run = rescans.get_run(s, first)
+            assert run.tenant_id is None  # every tenant
+            assert run.model_version == models.serving("accurate")[0]
+    finally:
+        with transaction(factory) as s:
+            run = rescans.get_run(s, first, lock=True)
+            if run.state in ("running", "paused"):
+                rescans.steer(s, run, "cancel")
+
+
+def test_the_rescan_command(cli_env, capsys, client, api_key, tenant, rescan_farm):
+    from ops.cli import main
+
+    audits_done(client, api_key, [SAMPLES[0].read_bytes()], store="cli")
+    assert main(["rescan", "start", "--tenant", tenant, "--model-version", V11, "--dry-run"]) == 0
+    assert "1 photos in scope, 0 already analysed by it, 1 to re-scan; nothing created" in capsys.readouterr().out
+    assert main(["rescan", "start", "--tenant", tenant, "--model-version", V11, "--watch"]) == 0
+    out, err = capsys.readouterr()
+    run_id = out.split()[1]
+    assert "completed [##############################] 100.0%  done 1, failed 0, remaining 0 of 1" in err
+    assert main(["rescan", "diff", run_id, "--csv"]) == 0
+    csv_lines = capsys.readouterr().out.splitlines()
+    assert csv_lines[0] == "store_id,class,old,new,change,change_pct,photos"
+    assert csv_lines[1].startswith("cli,product,")
+    with pytest.raises(SystemExit, match="rescan_state"):
+        main(["rescan", "pause", run_id])
