@@ -254,8 +254,8 @@ def test_the_nightly_run_is_not_started_twice(factory, settings, client, api_key
         first = rescans.start_nightly(s, models)
     with transaction(factory) as s:
         second = rescans.start_nightly(s, models)
+    assert first is not None
     try:
-        assert first is not None
         assert second is None  # one is open: not started twice
         with factory() as s:
             run = rescans.get_run(s, first)
