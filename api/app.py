@@ -9,23 +9,28 @@ declared with flask-openapi3 (pydantic models, OpenAPI 3.1, served at
 
 from __future__ import annotations
 
+import logging
+import re
 import time
+import uuid
 
 from flask import Response, g, request
 from flask_openapi3 import Info, OpenAPI
-from prometheus_client import Counter, Histogram
 from werkzeug.exceptions import HTTPException
 
 from api import audits, keys, meta, problems, rescans, webhooks
 from api.schemas import Problem
 from api.services import Services
+from shared import logs
 from shared.db import transaction
 from shared.errors import DomainError
 from shared.keys import authenticate
+from shared.metrics import HTTP_IN_FLIGHT, HTTP_REQUESTS, HTTP_SECONDS
 from shared.settings import Settings
 
-REQUESTS = Counter("shelfwatch_http_requests_total", "HTTP requests", ["route", "status"])
-LATENCY = Histogram("shelfwatch_http_request_seconds", "HTTP request latency", ["route"])
+# a client's own request id is kept when it looks like one; else the gateway makes one
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
+access = logging.getLogger("shelfwatch.access")
 
 
 def create_app(settings: Settings) -> OpenAPI:
@@ -37,9 +42,16 @@ def create_app(settings: Settings) -> OpenAPI:
     app.config["MAX_CONTENT_LENGTH"] = settings.max_photo_bytes * settings.max_photos_per_audit + (1 << 20)
     services = Services.build(settings)
 
+    logs.configure(settings.log_format)
+
     @app.before_request
     def _start() -> Response | None:
         g.t0 = time.perf_counter()
+        given = request.headers.get("X-Request-Id", "")
+        g.request_id = given if _REQUEST_ID.fullmatch(given) else uuid.uuid4().hex
+        g.log_context = logs.context(request_id=g.request_id)
+        g.log_context.__enter__()
+        HTTP_IN_FLIGHT.inc()
         view = app.view_functions.get(request.endpoint or "")
         consumes = getattr(view, "consumes", None)
         if consumes and request.method in ("POST", "PUT", "PATCH") and (request.content_length or 0) > 0 \
@@ -62,14 +74,27 @@ def create_app(settings: Settings) -> OpenAPI:
                                     f"this key's scopes ({', '.join(sorted(who.scopes))}) do not include "
                                     f"'{scope}', which this request needs")
         g.principal = who
+        g.tenant_context = logs.context(tenant=who.tenant_id)
+        g.tenant_context.__enter__()
         return None
 
     @app.after_request
     def _observe(resp: Response) -> Response:
         route = request.url_rule.rule if request.url_rule else "unmatched"
-        REQUESTS.labels(route, resp.status_code).inc()
-        LATENCY.labels(route).observe(time.perf_counter() - g.get("t0", time.perf_counter()))
+        HTTP_REQUESTS.labels(route, request.method, resp.status_code).inc()
+        HTTP_SECONDS.labels(route, request.method).observe(time.perf_counter() - g.get("t0", time.perf_counter()))
+        resp.headers["X-Request-Id"] = g.get("request_id", "")
+        access.info("%s %s %s %.1f ms", request.method, request.path, resp.status_code,
+                    (time.perf_counter() - g.get("t0", time.perf_counter())) * 1e3)
         return resp
+
+    @app.teardown_request
+    def _done(_: BaseException | None) -> None:
+        if "tenant_context" in g:  # the inner context first: contexts unwind in order
+            g.tenant_context.__exit__(None, None, None)
+        if "log_context" in g:
+            HTTP_IN_FLIGHT.dec()
+            g.log_context.__exit__(None, None, None)
 
     @app.errorhandler(DomainError)
     def _domain_error(exc: DomainError) -> Response:

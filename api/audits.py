@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import time
 
-from flask import Response, jsonify, url_for
+from flask import Response, g, jsonify, url_for
 from flask_openapi3 import OpenAPI, Tag
 
 from api.contract import problem_response, route
@@ -27,8 +28,10 @@ from shared.annotate import annotated_jpeg
 from shared.audits import expected_wait_s, submit_audit
 from shared.celery_app import enqueue
 from shared.errors import Conflict, Unavailable
+from shared.metrics import PHOTOS_SUBMITTED
 from shared.models import AuditStatus, JobStatus
 
+log = logging.getLogger("shelfwatch.api")
 AUDITS = Tag(name="audits", description="submit shelf photos and follow them")
 JOBS = Tag(name="jobs", description="one photo's result")
 _RETRY = {"description": "seconds until the next poll is worth making", "schema": {"type": "integer"}}
@@ -71,7 +74,8 @@ def register(app: OpenAPI, services: Services) -> None:
         sub = submit_audit(
             services.factory, services.store, services.settings, tenant_id=principal().tenant_id,
             store_id=form.store_id, aisle=form.aisle, captured_at=form.captured_at,
-            idempotency_key=header.idempotency_key, photos=[f.read() for f in form.photos], mode=form.mode)
+            idempotency_key=header.idempotency_key, photos=[f.read() for f in form.photos], mode=form.mode,
+            request_id=g.get("request_id"))
         try:
             for job_id, queue in sub.queued:  # only after the audit and its jobs are committed
                 enqueue(services.celery, str(job_id), queue=queue)
@@ -81,6 +85,9 @@ def register(app: OpenAPI, services: Services) -> None:
             raise Unavailable("broker_unavailable", "the audit is stored but its photos could not be queued; "
                               "send the same request again with the same Idempotency-Key",
                               retry_after_s=5) from exc
+        if sub.created:
+            PHOTOS_SUBMITTED.inc(len(sub.job_ids))
+            log.info("audit %s accepted: %d photos", sub.audit_id, len(sub.job_ids))
         url = url_for("get_audit", audit_id=str(sub.audit_id), _external=True)
         body = {"audit_id": str(sub.audit_id), "url": url, "status_url": url,
                 "jobs": [{"id": str(j), "url": url_for("get_job", job_id=str(j), _external=True)}

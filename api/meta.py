@@ -6,6 +6,7 @@ package's own files: no CDN, so it works on a closed network.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from importlib import resources
 
@@ -19,7 +20,9 @@ from api.contract import finish, route
 from api.schemas import Health, Readiness
 from api.services import Services
 from shared import delivery
+from shared.celery_app import is_sqs
 from shared.db import ping
+from shared.metrics import scrape_registry
 
 META = Tag(name="service", description="health, readiness, metrics and this document")
 SWAGGER_ASSETS = resources.files("flask_openapi3_swagger") / "templates" / "swagger"
@@ -57,13 +60,13 @@ def register(app: OpenAPI, services: Services) -> None:
         return jsonify({"status": "ok" if ok else "unavailable", "checks": checks}), 200 if ok else 503
 
     farm = CollectorRegistry()
-    farm.register(WebhookCollector(services))
+    farm.register(FarmCollector(services))
 
     @route(app, "get", "/metrics", None, ok={200: {"description": "Prometheus text format",
                                                    "content": {"text/plain": {"schema": {"type": "string"}}}}},
            tags=[META], summary="Prometheus metrics of this process, and the farm's read from Postgres")
     def metrics() -> Response:
-        return Response(generate_latest() + generate_latest(farm), mimetype=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(scrape_registry()) + generate_latest(farm), mimetype=CONTENT_TYPE_LATEST)
 
     @route(app, "get", "/v1/openapi.json", None, ok={200: {"description": "this document",
                                                            "content": {"application/json": {"schema": {}}}}},
@@ -80,22 +83,66 @@ def register(app: OpenAPI, services: Services) -> None:
     app.register_blueprint(docs)
 
 
-class WebhookCollector(Collector):
-    """Webhook deliveries as Postgres has them, read once per scrape (the truth, not a counter)."""
+class FarmCollector(Collector):
+    """The farm's state as Postgres has it, read once per scrape (the truth, never summed).
 
-    def __init__(self, services: Services):
-        self.services = services
+    Queued and running jobs and the oldest queued job's age per queue, photos left in
+    running re-scans, webhook deliveries by status and the oldest pending one's age, and
+    the workers consuming each queue (Celery's ping, cached for 15 s; not on SQS, which
+    has no remote control).
+    """
+
+    QUEUES = ("audits", "rescans", "webhooks")
+
+    def __init__(self, services: Services, consumers_ttl_s: float = 15.0):
+        self.services, self.ttl = services, consumers_ttl_s
+        self._consumers: dict[str, int] = {}
+        self._consumers_at = -1e9
+
+    def consumers(self) -> dict[str, int] | None:
+        if is_sqs(self.services.settings):
+            return None
+        now = time.monotonic()
+        if now - self._consumers_at >= self.ttl:
+            counts = dict.fromkeys(self.QUEUES, 0)
+            try:
+                answers = self.services.celery.control.inspect(timeout=0.5).active_queues() or {}
+            except Exception:  # noqa: BLE001 - a broker hiccup reports 0 consumers, never a failed scrape
+                answers = {}
+            for queues in answers.values():
+                for q in {q["name"] for q in queues}:
+                    counts[q] = counts.get(q, 0) + 1
+            self._consumers, self._consumers_at = counts, now
+        return self._consumers
 
     def collect(self) -> Iterator[Metric]:
         with self.services.factory() as session:
-            state = delivery.health(session)
+            farm = delivery.farm_state(session)
+            hooks = delivery.health(session)
+        jobs = GaugeMetricFamily("shelfwatch_queue_jobs", "jobs queued or running per queue", labels=["queue", "state"])
+        oldest = GaugeMetricFamily("shelfwatch_queue_oldest_seconds", "age of the oldest queued job", labels=["queue"])
+        for queue in ("audits", "rescans"):
+            for state in ("queued", "running"):
+                jobs.add_metric([queue, state], farm["jobs"].get((queue, state), 0))
+            oldest.add_metric([queue], farm["oldest_queued_s"].get(queue, 0.0))
+        yield jobs
+        yield oldest
+        yield GaugeMetricFamily("shelfwatch_rescan_remaining", "photos left in running re-scans",
+                                value=farm["rescan_remaining"])
         by_status = GaugeMetricFamily("shelfwatch_webhook_deliveries", "webhook deliveries by status",
                                       labels=["status"])
-        for status, n in state["by_status"].items():
+        for status, n in hooks["by_status"].items():
             by_status.add_metric([status], n)
         yield by_status
         yield GaugeMetricFamily("shelfwatch_webhook_oldest_pending_seconds", "age of the oldest pending delivery",
-                                value=state["oldest_pending_s"])
+                                value=hooks["oldest_pending_s"])
+        consumers = self.consumers()
+        if consumers is not None:
+            family = GaugeMetricFamily("shelfwatch_workers_consuming", "workers consuming each queue",
+                                       labels=["queue"])
+            for queue, n in consumers.items():
+                family.add_metric([queue], n)
+            yield family
 
 
 def spec(app: OpenAPI) -> dict:

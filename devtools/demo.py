@@ -28,7 +28,7 @@ def run(once: bool, port: int, samples: Path = Path("samples")) -> int:
 
     port = port if stack.port_is_free(port) else stack.free_port()
     api = f"http://127.0.0.1:{port}"
-    env = {**os.environ, **local.env()}
+    env = {**os.environ, **local.env(), "LOG_FORMAT": "text"}  # a person reads these logs
     logs = stack.STATE_DIR
     children = [procs.spawn(["api", "--port", str(port)], env, logs / "api.log"),
                 procs.spawn(["worker"], env, logs / "worker.log"),

@@ -37,12 +37,20 @@ def cmd_keys(args: argparse.Namespace, s: Settings) -> int:
 
 
 def cmd_api(args: argparse.Namespace, s: Settings) -> int:
+    from shared.metrics_dir import use_multiprocess_dir
+
+    use_multiprocess_dir(s.metrics_dir, "api")  # gunicorn's workers inherit it: one scrape counts them all
     argv = [sys.executable, "-m", "gunicorn", "api.wsgi:app", "--bind", f"{args.host}:{args.port}",
-            "--workers", str(args.workers), "--threads", str(args.threads), "--access-logfile", "-"]
+            "--workers", str(args.workers), "--threads", str(args.threads), "--config", "python:api.gunicorn_conf"]
     os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with gunicorn, fixed arguments
 
 
 def cmd_worker(args: argparse.Namespace, s: Settings) -> int:
+    from shared.metrics_dir import use_multiprocess_dir
+
+    use_multiprocess_dir(s.metrics_dir, f"worker-{args.queues.replace(',', '-')}")  # before prometheus_client loads
+    if args.metrics_port is not None:
+        s = s.model_copy(update={"worker_metrics_port": args.metrics_port})
     from workers.app import create_worker_app
 
     app = create_worker_app(s)
@@ -155,6 +163,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--queues", default="audits", help="audits, rescans or webhooks (comma-separated)")
     p.add_argument("--pool", choices=["prefork", "threads"], default="prefork",
                    help="prefork for the model (processes), threads for webhooks (IO-bound)")
+    p.add_argument("--metrics-port", type=int, default=None, help="serve /metrics here (default WORKER_METRICS_PORT)")
     p.add_argument("--nice", type=int, default=0,
                    help="lower this pool's CPU priority (e.g. 10 for re-scans: audits first on shared cores)")
     p.add_argument("--loglevel", default="INFO")

@@ -116,7 +116,7 @@ def check_fields(store_id: str, aisle: str | None, captured_at: datetime | None,
 
 def submit_audit(factory: sessionmaker[Session], store: PhotoStore, settings: Settings, *, tenant_id: str,
                  store_id: str, aisle: str | None, captured_at: datetime | None, idempotency_key: str | None,
-                 photos: list[bytes], mode: str | None = None) -> Submission:
+                 photos: list[bytes], mode: str | None = None, request_id: str | None = None) -> Submission:
     problems = check_fields(store_id, aisle, captured_at, mode, idempotency_key)
     if problems:
         raise Invalid(problems)
@@ -147,7 +147,7 @@ def submit_audit(factory: sessionmaker[Session], store: PhotoStore, settings: Se
                 h = read_header(data)
                 session.add(Job(id=job_id, tenant_id=tenant_id, audit_id=audit_id, position=i, photo_key=key,
                                 photo_sha256=digest, photo_bytes=len(data), width=h.width, height=h.height,
-                                queue="audits", mode=mode, status=JobStatus.QUEUED))
+                                queue="audits", mode=mode, status=JobStatus.QUEUED, request_id=request_id))
             session.flush()
             for key, data, ctype in zip(keys, photos, types, strict=True):
                 store.put(key, data, ctype)

@@ -23,10 +23,11 @@ from shared.audits import refresh_audit_status
 from shared.detector import Detection as Found
 from shared.detector import Detector, counts_of
 from shared.imaging import PhotoError
+from shared.logs import context
 from shared.models import Detection, Job, JobStatus, Result
 from shared.storage import PhotoStore
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("shelfwatch.batches")
 MAX_ATTEMPTS = 5
 
 
@@ -47,6 +48,8 @@ class BatchReport:
     skipped: list[str] = field(default_factory=list)
     retry: list[Retry] = field(default_factory=list)  # transient trouble: enqueue again, later
     deliveries: list[str] = field(default_factory=list)  # webhook deliveries to send (finished audits)
+    waits_s: list[float] = field(default_factory=list)  # each claimed job: queued -> claimed
+    e2e_s: list[float] = field(default_factory=list)  # each finished job: queued -> result written
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -70,7 +73,7 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
     with factory() as session, session.begin():
         rows = session.execute(
             select(Job.id, Job.tenant_id, Job.audit_id, Job.photo_key, Job.mode, Job.queue, Job.status,
-                   Job.model_version, Job.attempts)
+                   Job.model_version, Job.attempts, Job.queued_at, Job.request_id)
             .where(Job.id.in_(_ids(job_ids)))
             .with_for_update(skip_locked=True)
         ).all()
@@ -90,6 +93,11 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
             refresh_audit_status(session, {r.audit_id for r in todo})
     if not todo:
         return report
+    claimed_at = datetime.now(UTC)
+    report.waits_s = [(claimed_at - r.queued_at).total_seconds() for r in todo]
+    for r in todo:  # one line per job: its request id joins the gateway's lines to the worker's
+        with context(job=r.id, tenant=r.tenant_id, audit=r.audit_id, request_id=r.request_id):
+            log.info("job claimed after %.0f ms in the queue", (claimed_at - r.queued_at).total_seconds() * 1e3)
     t1 = time.perf_counter()
 
     # 2. fetch concurrently, 3. detect
@@ -116,6 +124,7 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
                 _write_result(session, row.id, row.tenant_id, detectors[row.mode].version, outcome,
                               report.batch_id, n, timings, now)
                 report.done.append(jid)
+                report.e2e_s.append((now - row.queued_at).total_seconds())
             elif _is_permanent(outcome) or row.attempts + 1 >= MAX_ATTEMPTS:
                 code, reason = _failure(outcome)
                 session.execute(update(Job).where(Job.id == row.id).values(

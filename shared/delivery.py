@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared.celery_app import backoff_s
 from shared.errors import Invalid, NotFound
 from shared.events import get_event
-from shared.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, WebhookEndpoint
+from shared.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, Job, RescanRun, RunState, WebhookEndpoint
 from shared.settings import Settings
 from shared.views import MAX_PAGE, decode_cursor, encode_cursor
 from shared.webhooks import SIGNATURE_HEADER, check_url, disable, get_endpoint, sign, signing_secrets
@@ -155,6 +155,19 @@ def due(factory: sessionmaker[Session], limit: int = 500, requeue_after_s: float
         if ids:
             session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(enqueued_at=now))
     return [str(i) for i in ids]
+
+
+def farm_state(session: Session) -> dict:
+    """Queued and running jobs and the oldest queued job's age per queue; photos left to re-scan."""
+    now = datetime.now(UTC)
+    rows = session.execute(select(Job.queue, Job.status, func.count(), func.min(Job.queued_at))
+                           .where(Job.status.in_(("queued", "running"))).group_by(Job.queue, Job.status)).all()
+    jobs = {(q, s): n for q, s, n, _ in rows}
+    oldest = {q: (now - t).total_seconds() for q, s, _, t in rows if s == "queued" and t is not None}
+    remaining = session.execute(select(func.coalesce(func.sum(func.greatest(
+        RescanRun.total - RescanRun.skipped - RescanRun.done - RescanRun.failed, 0)), 0))
+        .where(RescanRun.state == RunState.RUNNING)).scalar()
+    return {"jobs": jobs, "oldest_queued_s": oldest, "rescan_remaining": int(remaining or 0)}
 
 
 def health(session: Session) -> dict:

@@ -106,6 +106,7 @@ class Job(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     model_version: Mapped[str | None] = mapped_column(String(64))
     queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    request_id: Mapped[str | None] = mapped_column(String(64))  # the gateway request that made it (logs)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 

@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     webhook_allow_networks: str = Field("", description="comma-separated CIDRs webhook URLs may resolve to "
                                         "although private or loopback (the local stack: 127.0.0.0/8)")
 
+    # --- observability --------------------------------------------------------------------
+    log_format: str = Field("json", pattern="^(json|text)$", description="json (one object a line) or text")
+    metrics_dir: Path = Field(Path(tempfile.gettempdir()) / "shelfwatch-metrics",
+                              description="where gunicorn's and Celery's processes keep their metric samples "
+                              "(prometheus_client's multiprocess mode; one subfolder per role and pid)")
+    worker_metrics_port: int = Field(0, ge=0, description="port a worker pool serves /metrics on (0: none)")
+
     # --- clients and development ------------------------------------------------------
     shelfwatch_api_key: str = Field("", description="API key `shelfwatch submit` sends when --key is absent")
     real_data_dir: Path | None = Field(None, description="folder of real shelf photos (images/, train.txt, "

@@ -16,9 +16,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 
@@ -129,20 +132,32 @@ def other_key(factory) -> str:
     return new_key(factory, f"other-{uuid.uuid4().hex[:12]}")
 
 
-@pytest.fixture(scope="session")
-def worker(stack, settings, tmp_path_factory) -> Iterator[object]:
-    """A real Celery worker process (prefork, one child) on the test broker, ready to consume.
+@dataclass
+class Worker:
+    proc: subprocess.Popen
+    log: Path
+    metrics_url: str
 
-    It reads its models from the bucket's registry (v1 serves both modes), as production does.
+
+@pytest.fixture(scope="session")
+def worker(stack, settings, tmp_path_factory) -> Iterator[Worker]:
+    """A real Celery worker pool (prefork, two children) on the test broker, ready to consume.
+
+    It reads its models from the bucket's registry (v1 serves both modes), as production
+    does, logs JSON lines to ``log`` and serves its pool's metrics at ``metrics_url``.
     """
     from devtools import procs
+    from devtools.stack import free_port
 
-    env = {**os.environ, **stack.env(), **WEBHOOK_ENV, "ENV": "test", "BATCH_WAIT_MS": "500", "BATCH_SIZE": "8"}
+    home = tmp_path_factory.mktemp("worker")
+    port = free_port()
+    env = {**os.environ, **stack.env(), **WEBHOOK_ENV, "ENV": "test", "BATCH_WAIT_MS": "500", "BATCH_SIZE": "8",
+           "METRICS_DIR": str(home / "metrics"), "WORKER_METRICS_PORT": str(port), "LOG_FORMAT": "json"}
     env.pop("MODEL_PATH", None)
-    log = tmp_path_factory.mktemp("worker") / "worker.log"
-    proc = procs.spawn(["worker", "--concurrency", "1"], env, log)
+    log = home / "worker.log"
+    proc = procs.spawn(["worker", "--concurrency", "2"], env, log)
     procs.wait_for_log(log, " ready.", proc, timeout=120)
-    yield proc
+    yield Worker(proc, log, f"http://127.0.0.1:{port}/metrics")
     procs.stop(proc)
 
 
@@ -193,8 +208,9 @@ def gateway(stack, tmp_path_factory) -> Iterator[str]:
     from devtools.stack import free_port
 
     port = free_port()
-    env = {**os.environ, **stack.env(), "MODEL_PATH": str(MODEL), "ENV": "test"}
-    proc = procs.spawn(["api", "--port", str(port)], env, tmp_path_factory.mktemp("api") / "api.log")
+    home = tmp_path_factory.mktemp("api")
+    env = {**os.environ, **stack.env(), "ENV": "test", "METRICS_DIR": str(home / "metrics")}
+    proc = procs.spawn(["api", "--port", str(port), "--workers", "2"], env, home / "api.log")
     url = f"http://127.0.0.1:{port}"
     procs.wait_ready(url, [proc])
     yield url

@@ -7,16 +7,16 @@ S3) from that same ``settings`` after the fork. Importing this module connects t
 
 from __future__ import annotations
 
-import logging
 import uuid
 from typing import Any
 
 import requests
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from celery_batches import Batches, SimpleRequest
+from prometheus_client import start_http_server
 
-from shared import delivery, rescans
+from shared import delivery, logs, rescans
 from shared.batches import process_batch
 from shared.celery_app import (
     DELIVER_TASK,
@@ -30,25 +30,25 @@ from shared.celery_app import (
     make_celery,
 )
 from shared.db import transaction
+from shared.logs import context
+from shared.metrics import BATCH_SIZE, JOBS, ModelVersions, scrape_registry
 from shared.model_store import ModelStore
 from shared.settings import Settings
 from workers.runtime import RuntimeHolder
-from workers.tasks import ContextFilter, context, log, retry_jobs, shelfwatch_task, webhook_metrics
-
-
-def _log_with_context() -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s [%(context)s] %(message)s"))
-    handler.addFilter(ContextFilter())
-    log.handlers[:] = [handler]
-    log.propagate = False
-    log.setLevel(logging.INFO)
+from workers.tasks import batch_metrics, log, retry_jobs, shelfwatch_task, webhook_metrics
 
 
 def create_worker_app(settings: Settings) -> Celery:
     app = make_celery(settings)
     runtime = RuntimeHolder(settings)
-    _log_with_context()
+    logs.configure(settings.log_format)
+    versions = ModelVersions()
+
+    @worker_init.connect(weak=False)
+    def _serve_metrics(**_: Any) -> None:
+        # the pool's parent serves every child's samples (multiprocess mode) on one port
+        if settings.worker_metrics_port:
+            start_http_server(settings.worker_metrics_port, registry=scrape_registry())
 
     @worker_process_init.connect(weak=False)
     def _build_runtime_after_fork(**_: Any) -> None:
@@ -61,9 +61,13 @@ def create_worker_app(settings: Settings) -> Celery:
     def infer(self: Batches, requests: list[SimpleRequest]) -> None:
         job_ids = [r.args[0] for r in requests if r.args]
         rt = runtime.get()
-        report = process_batch(rt.factory, rt.store, rt.detectors(), job_ids, settings.public_url)
+        detectors = rt.detectors()
+        for mode, det in detectors.items():
+            versions.observe(mode, det.version)
+        report = process_batch(rt.factory, rt.store, detectors, job_ids, settings.public_url)
         retry_jobs(self.app, report.retry)
         enqueue_deliveries(self.app, report.deliveries)  # committed with the audits they report
+        batch_metrics("audits", report)
         with context(batch=report.batch_id):
             log.info("%d jobs: %d done, %d failed, %d skipped, %d retried; ms %s",
                      len(job_ids), len(report.done), len(report.failed), len(report.skipped),
@@ -98,6 +102,10 @@ def create_worker_app(settings: Settings) -> Celery:
         batch_id = str(uuid.uuid4())
         with context(batch=batch_id):
             report = rescans.process_rescan_batch(rt.factory, rt.store, rt.models.detector, items, batch_id)
+            BATCH_SIZE.labels("rescans").observe(len(items))
+            for outcome, n in (("done", report.done), ("failed", report.failed), ("skipped", report.skipped)):
+                if n:
+                    JOBS.labels("rescans", outcome).inc(n)
             log.info("re-scan batch of %d: %d done, %d failed, %d skipped", len(items), report.done, report.failed,
                      report.skipped)
 

@@ -18,63 +18,64 @@ in ``shared/``.
 
 from __future__ import annotations
 
-import contextvars
 import logging
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
 from celery import Celery
-from prometheus_client import Counter, Histogram
 
-from shared.batches import Retry
+from shared.batches import BatchReport, Retry
 from shared.celery_app import backoff_s, enqueue
 from shared.delivery import Outcome
+from shared.logs import context
+from shared.metrics import (
+    BATCH_SIZE,
+    BATCH_STAGE,
+    JOB_SECONDS,
+    JOBS,
+    QUEUE_WAIT,
+    TASK_RUNS,
+    TASK_SECONDS,
+    WEBHOOK_ATTEMPT_SECONDS,
+    WEBHOOK_ATTEMPTS,
+)
 
 log = logging.getLogger("shelfwatch.worker")
 
-TASK_RUNS = Counter("shelfwatch_task_runs_total", "task runs by outcome", ["task", "outcome"])
-TASK_SECONDS = Histogram("shelfwatch_task_seconds", "task run time", ["task"])
-JOBS_RETRIED = Counter("shelfwatch_jobs_retried_total", "jobs sent again after transient trouble", ["queue"])
-DELIVERIES = Counter("shelfwatch_webhook_deliveries_total", "webhook delivery attempts by outcome", ["outcome"])
-DELIVERY_SECONDS = Histogram("shelfwatch_webhook_attempt_seconds", "webhook attempt latency")
-
-_context: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("shelfwatch_log_context",
-                                                                                default=None)
-
-
-class ContextFilter(logging.Filter):
-    """Adds the task's context to every record: ``%(context)s`` in a format string."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        ctx = _context.get() or {}
-        record.context = " ".join(f"{k}={v}" for k, v in ctx.items()) if ctx else "-"
-        return True
-
-
-@contextmanager
-def context(**values: str) -> Iterator[None]:
-    """Add keys to the log context for the duration of the block (nested blocks add up)."""
-    token = _context.set({**(_context.get() or {}), **{k: str(v) for k, v in values.items()}})
-    try:
-        yield
-    finally:
-        _context.reset(token)
 
 
 def retry_jobs(app: Celery, retries: list[Retry]) -> None:
     """Send each job again to its own queue, later: backoff grows with its attempts."""
     for r in retries:
         enqueue(app, r.job_id, queue=r.queue, countdown=backoff_s(r.attempts))
-        JOBS_RETRIED.labels(r.queue).inc()
+
+
+def batch_metrics(queue: str, report: BatchReport) -> None:
+    """A batch's sizes, stage times and each job's wait and end-to-end time."""
+    n = len(report.done) + len(report.failed) + len(report.retry)
+    if n:
+        BATCH_SIZE.labels(queue).observe(n)
+    t = report.timings_ms
+    for stage, ms in (("claim", t.get("claim")), ("fetch", t.get("fetch")),
+                      ("detect", t.get("detect_per_photo", 0) * n if n else None), ("write", t.get("write"))):
+        if ms is not None:
+            BATCH_STAGE.labels(queue, stage).observe(ms / 1e3)
+    for wait in report.waits_s:
+        QUEUE_WAIT.labels(queue).observe(wait)
+    for total in report.e2e_s:
+        JOB_SECONDS.labels(queue).observe(total)
+    for outcome, count in (("done", len(report.done)), ("failed", len(report.failed)),
+                           ("retried", len(report.retry)), ("skipped", len(report.skipped))):
+        if count:
+            JOBS.labels(queue, outcome).inc(count)
 
 
 def webhook_metrics(outcome: Outcome) -> None:
     if outcome.result != "skipped":
-        DELIVERIES.labels(outcome.result).inc()
-        DELIVERY_SECONDS.observe(outcome.latency_ms / 1e3)
+        WEBHOOK_ATTEMPTS.labels(outcome.result).inc()
+        WEBHOOK_ATTEMPT_SECONDS.observe(outcome.latency_ms / 1e3)
 
 
 def shelfwatch_task(app: Celery, name: str, queue: str, **options: Any) -> Callable[[Callable], Any]:
