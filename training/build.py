@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
+from shared import accuracy as evaluate
 from shared.detector import Detector, sha256_file
-from training import evaluate, offline, quantize, realcheck, train
+from training import offline, quantize, realcheck, train
 
 
 def export_onnx(best_pt: Path, out: Path, imgsz: int, workdir: Path) -> Path:

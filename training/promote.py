@@ -43,7 +43,8 @@ def fixed_validation_set(workdir: Path) -> tuple[list[Path], Path]:
 def score(model: Path, input_size: int | None, photos: list[Path], labels: Path,
           real_data: Path | None = None) -> dict:
     """mAP and count error on the fixed set: at the served threshold, and at the model's best."""
-    from training import evaluate, realcheck
+    from shared import accuracy as evaluate
+    from training import realcheck
 
     pred = evaluate.predict_set(model, photos, labels, input_size=input_size)
     best = evaluate.best_threshold(pred)

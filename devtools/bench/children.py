@@ -34,12 +34,12 @@ if TYPE_CHECKING:  # imported for real only after the child is pinned to its cor
 
 def map_of(detect: Callable[[bytes], tuple[np.ndarray, np.ndarray, np.ndarray]], images: list[str],
            labels_dir: str, classes: list[str], conf_threshold: float) -> dict:
-    """mAP50 (and friends) with training.evaluate's matching, for any engine.
+    """mAP50 (and friends) with shared.accuracy's matching, for any engine.
 
     ``detect`` maps photo bytes to (boxes xyxy in photo pixels, confidences, class ids).
     """
+    from shared import accuracy as evaluate
     from shared.imaging import read_header
-    from training import evaluate
 
     photos = []
     for path in images:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.evaluate import IOUS, at_threshold, average_precision, iou_matrix, match
+from shared.accuracy import IOUS, at_threshold, average_precision, iou_matrix, match
 
 
 def test_iou():

@@ -1,5 +1,8 @@
 """Accuracy of an ONNX model through the serving detector (``shared.detector``).
 
+Used by training (the build's evaluation, the promotion gate), the benchmarks, and the
+workers' accuracy watch on the labelled validation set in the bucket.
+
 mAP50 and mAP50-95 (COCO-style, 101-point interpolated AP, averaged over classes),
 precision and recall at the served confidence threshold, and the per-photo **count
 error** |found - true| / true, which is what users feel. Evaluating through the
