@@ -19,7 +19,7 @@ from prometheus_client.registry import Collector
 from api.contract import finish, route
 from api.schemas import Health, Readiness
 from api.services import Services
-from shared import delivery
+from shared import delivery, model_health
 from shared.celery_app import is_sqs
 from shared.db import ping
 from shared.metrics import scrape_registry
@@ -136,6 +136,19 @@ class FarmCollector(Collector):
         yield by_status
         yield GaugeMetricFamily("shelfwatch_webhook_oldest_pending_seconds", "age of the oldest pending delivery",
                                 value=hooks["oldest_pending_s"])
+        with self.services.factory() as session:
+            health = model_health.latest(session)
+        drift = GaugeMetricFamily("shelfwatch_drift_psi", "PSI of the recent window against the reference",
+                                  labels=["tenant", "store", "signal"])
+        acc = GaugeMetricFamily("shelfwatch_accuracy_map50", "the serving model on the validation set",
+                                labels=["mode", "version"])
+        for h in health:
+            if h.signal == "map50":
+                acc.add_metric([h.mode, h.version], h.value)
+            else:
+                drift.add_metric([h.tenant_id, h.store_id, h.signal], h.value)
+        yield drift
+        yield acc
         consumers = self.consumers()
         if consumers is not None:
             family = GaugeMetricFamily("shelfwatch_workers_consuming", "workers consuming each queue",

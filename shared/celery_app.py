@@ -23,6 +23,8 @@ DISPATCH_TASK = "shelfwatch.webhooks.dispatch"
 RESCAN_TASK = "shelfwatch.rescan"
 FEED_TASK = "shelfwatch.rescans.feed"
 NIGHTLY_TASK = "shelfwatch.rescans.nightly"
+DRIFT_TASK = "shelfwatch.health.drift"
+ACCURACY_TASK = "shelfwatch.health.accuracy"
 QUEUES = ("audits", "rescans", "webhooks")  # interactive first; the others come later
 
 
@@ -35,7 +37,8 @@ def make_celery(settings: Settings) -> Celery:
         task_default_queue="audits",
         task_routes={INFER_TASK: {"queue": "audits"}, DELIVER_TASK: {"queue": "webhooks"},
                      DISPATCH_TASK: {"queue": "webhooks"}, RESCAN_TASK: {"queue": "rescans"},
-                     FEED_TASK: {"queue": "webhooks"}, NIGHTLY_TASK: {"queue": "webhooks"}},
+                     FEED_TASK: {"queue": "webhooks"}, NIGHTLY_TASK: {"queue": "webhooks"},
+                     DRIFT_TASK: {"queue": "webhooks"}, ACCURACY_TASK: {"queue": "audits"}},
         beat_schedule=beat_schedule(settings),
         task_serializer="json",
         accept_content=["json"],
@@ -75,6 +78,11 @@ def beat_schedule(settings: Settings) -> dict:
         "rescans-feed": {"task": FEED_TASK, "schedule": settings.rescan_feed_interval_s,
                          "options": {"queue": "webhooks", "expires": settings.rescan_feed_interval_s}},
     }
+    schedule["health-drift"] = {"task": DRIFT_TASK, "schedule": settings.drift_interval_s,
+                                "options": {"queue": "webhooks", "expires": settings.drift_interval_s}}
+    if settings.accuracy_interval_s:  # a model run of a few photos: about one batch on the audits pool
+        schedule["health-accuracy"] = {"task": ACCURACY_TASK, "schedule": settings.accuracy_interval_s,
+                                       "options": {"queue": "audits", "expires": settings.accuracy_interval_s}}
     if settings.rescan_cron:
         minute, hour, day, month, weekday = settings.rescan_cron.split()
         schedule["rescans-nightly"] = {"task": NIGHTLY_TASK, "options": {"queue": "webhooks"},

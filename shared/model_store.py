@@ -141,6 +141,12 @@ class ModelStore:
                 if f.exists():
                     self.store.put(PREFIX + f.name, f.read_bytes(), "application/octet-stream")
                     sent.append(f.name)
+        validation = Path(models_dir) / "validation"  # the accuracy watch's labelled photos
+        for f in sorted(validation.rglob("*")) if validation.is_dir() else []:
+            if f.is_file():
+                self.store.put(f"{PREFIX}validation/{f.relative_to(validation).as_posix()}", f.read_bytes(),
+                               "application/octet-stream")
+                sent.append(f"validation/{f.relative_to(validation).as_posix()}")
         if overwrite_registry or self._download("registry.json") is None:
             self.write_registry(registry.load(models_dir))
             sent.append("registry.json")

@@ -252,3 +252,19 @@ class RescanFailure(Base):
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
     code: Mapped[str] = mapped_column(String(64))
     reason: Mapped[str] = mapped_column(Text)
+
+
+class ModelHealth(Base):
+    """The latest drift statistic per tenant, store and signal, and accuracy per mode."""
+
+    __tablename__ = "model_health"
+    __table_args__ = (UniqueConstraint("signal", "tenant_id", "store_id", "mode"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    signal: Mapped[str] = mapped_column(String(32))
+    tenant_id: Mapped[str] = mapped_column(String(64), default="")
+    store_id: Mapped[str] = mapped_column(String(64), default="")
+    mode: Mapped[str] = mapped_column(String(16), default="")
+    version: Mapped[str] = mapped_column(String(64), default="")
+    value: Mapped[float] = mapped_column(Float)
+    samples: Mapped[int] = mapped_column(Integer)
+    computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

@@ -95,6 +95,12 @@ class Settings(BaseSettings):
                               "(prometheus_client's multiprocess mode; one subfolder per role and pid)")
     worker_metrics_port: int = Field(0, ge=0, description="port a worker pool serves /metrics on (0: none)")
 
+    drift_interval_s: float = Field(3600, gt=0, description="how often beat computes the drift statistics")
+    drift_recent_h: float = Field(24, gt=0, description="drift: the recent window, hours")
+    drift_reference_h: float = Field(168, gt=0, description="drift: the reference window before it, hours")
+    accuracy_interval_s: float = Field(21_600, ge=0, description="how often the serving models are scored on "
+                                       "the validation set in the bucket (0: never)")
+
     # --- clients and development ------------------------------------------------------
     shelfwatch_api_key: str = Field("", description="API key `shelfwatch submit` sends when --key is absent")
     real_data_dir: Path | None = Field(None, description="folder of real shelf photos (images/, train.txt, "

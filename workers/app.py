@@ -16,11 +16,13 @@ from celery.signals import worker_init, worker_process_init
 from celery_batches import Batches, SimpleRequest
 from prometheus_client import start_http_server
 
-from shared import delivery, logs, rescans
+from shared import delivery, logs, model_health, rescans
 from shared.batches import process_batch
 from shared.celery_app import (
+    ACCURACY_TASK,
     DELIVER_TASK,
     DISPATCH_TASK,
+    DRIFT_TASK,
     FEED_TASK,
     INFER_TASK,
     NIGHTLY_TASK,
@@ -124,5 +126,21 @@ def create_worker_app(settings: Settings) -> Celery:
             run = rescans.start_nightly(session, ModelStore(settings))
         log.info("nightly re-scan: %s", f"run {run}" if run else "one is still open; not started twice")
         return run
+
+    @shelfwatch_task(app, DRIFT_TASK, queue="webhooks")
+    def drift() -> int:
+        with transaction(runtime.factory()) as session:
+            rows = model_health.compute_drift(session, settings.drift_recent_h, settings.drift_reference_h)
+            model_health.save(session, rows)
+        return len(rows)
+
+    @shelfwatch_task(app, ACCURACY_TASK, queue="audits")
+    def accuracy() -> list[dict]:
+        rt = runtime.get()
+        rows = model_health.accuracy_watch(rt.models, rt.models.store)
+        with transaction(rt.factory) as session:
+            model_health.save(session, rows)
+        log.info("accuracy watch: %s", {r["mode"]: (r["version"], r["value"]) for r in rows})
+        return rows
 
     return app
