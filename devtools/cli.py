@@ -31,7 +31,7 @@ def cmd_services(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     from devtools.demo import run
 
-    return run(once=args.once, port=args.port, samples=args.samples)
+    return run(once=args.once, port=args.port, samples=args.samples, load=args.load)
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -65,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--once", action="store_true", help="exit after printing the results")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--samples", type=Path, default=Path("samples"), help="folder of photos to submit")
+    p.add_argument("--load", type=int, default=0, help="then submit this many more audits, one a second")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("openapi", help="write docs/openapi.json and the README's API tables")

@@ -14,12 +14,12 @@ import os
 import time
 from pathlib import Path
 
-from devtools import procs, stack
+from devtools import procs, prometheus, stack
 from devtools.listen import Listener
 from ops.client import Client, audit_table, print_progress
 
 
-def run(once: bool, port: int, samples: Path = Path("samples")) -> int:
+def run(once: bool, port: int, samples: Path = Path("samples"), load: int = 0) -> int:
     local = stack.bring_up()
     stack.write_env(local)
     key = local.create_key("demo")
@@ -30,11 +30,18 @@ def run(once: bool, port: int, samples: Path = Path("samples")) -> int:
     api = f"http://127.0.0.1:{port}"
     env = {**os.environ, **local.env(), "LOG_FORMAT": "text"}  # a person reads these logs
     logs = stack.STATE_DIR
+    audits_metrics, webhooks_metrics = stack.free_port(), stack.free_port()
     children = [procs.spawn(["api", "--port", str(port)], env, logs / "api.log"),
-                procs.spawn(["worker"], env, logs / "worker.log"),
-                procs.spawn(["worker", "--queues", "webhooks", "--pool", "threads", "--concurrency", "4"], env,
-                            logs / "webhooks.log"),
+                procs.spawn(["worker", "--metrics-port", str(audits_metrics)], env, logs / "worker.log"),
+                procs.spawn(["worker", "--queues", "webhooks", "--pool", "threads", "--concurrency", "4",
+                             "--metrics-port", str(webhooks_metrics)], env, logs / "webhooks.log"),
                 procs.spawn(["beat"], env, logs / "beat.log")]
+    if prometheus.available():  # Debian's package: scrape the gateway and both pools, rules loaded
+        prom, prom_url = prometheus.start(logs / "prometheus", {
+            "shelfwatch-api": [f"127.0.0.1:{port}"],
+            "shelfwatch-worker": [f"127.0.0.1:{audits_metrics}", f"127.0.0.1:{webhooks_metrics}"]})
+        children.append(prom)
+        print(f"Prometheus at {prom_url} (scraping every 2 s, alert rules loaded)")
     listener = Listener(secret="").start()
     try:
         procs.wait_ready(api, children)
@@ -53,6 +60,9 @@ def run(once: bool, port: int, samples: Path = Path("samples")) -> int:
         print(f"audit {audit['id']} {audit['status']} in {time.perf_counter() - t0:.1f} s "
               f"(model {audit['jobs'][0].get('model_version')})")
         show_delivery(client, hook["id"], listener)
+        for i in range(load):  # more audits, one a second, to watch the graphs move
+            client.submit([photos[i % len(photos)]], store_id="demo-load")
+            time.sleep(1.0)
         if once:
             return 0 if audit["status"] == "done" else 1
         print(f"\nserving at {api} (logs in {logs}/); API docs at {api}/docs; try:\n"
