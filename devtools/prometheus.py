@@ -58,11 +58,15 @@ def start(state: Path, targets: dict[str, list[str]], rules: Path = RULES) -> tu
 
 
 _E2E = 'sum by (le) (rate(shelfwatch_job_seconds_bucket{queue="audits"}[15s]))'
-PANELS = (
-    ("requests/s by route", 'sum by (route) (rate(shelfwatch_http_requests_total{route!~"/metrics|/readyz"}[15s]))'),
-    ("audit end-to-end p50 / p95 (s)", f"histogram_quantile(0.5, {_E2E})", f"histogram_quantile(0.95, {_E2E})"),
-    ("jobs queued / running (Postgres)", 'shelfwatch_queue_jobs{queue="audits"}'),
-    ("batch size (mean)", 'sum(rate(shelfwatch_batch_size_sum[15s])) / sum(rate(shelfwatch_batch_size_count[15s]))'),
+# (title, (legend, PromQL)...); a legend of "" takes the series' labels
+PANELS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    ("requests/s by route",
+     (("", 'sum by (route) (rate(shelfwatch_http_requests_total{route!~"/metrics|/readyz"}[15s])) > 0'),)),
+    ("audit end-to-end (s), queued to result written",
+     (("p50", f"histogram_quantile(0.5, {_E2E})"), ("p95", f"histogram_quantile(0.95, {_E2E})"))),
+    ("jobs queued / running (Postgres)", (("", 'shelfwatch_queue_jobs{queue="audits"}'),)),
+    ("batch size (mean)",
+     (("mean", 'sum(rate(shelfwatch_batch_size_sum[15s])) / sum(rate(shelfwatch_batch_size_count[15s]))'),)),
 )
 
 
@@ -74,8 +78,8 @@ def graph(url: str, out: Path, minutes: float = 5.0) -> Path:
 
     end = time.time()
     fig, axes = plt.subplots(len(PANELS), 1, figsize=(9, 2.4 * len(PANELS)), sharex=True)
-    for ax, (title, *queries) in zip(axes, PANELS, strict=True):
-        for query in queries:
+    for ax, (title, queries) in zip(axes, PANELS, strict=True):
+        for legend, query in queries:
             params: dict[str, str | float] = {"query": query, "start": end - 60 * minutes, "end": end, "step": "2s"}
             r = requests.get(f"{url}/api/v1/query_range", params=params, timeout=10)
             for series in r.json()["data"]["result"]:
@@ -83,7 +87,7 @@ def graph(url: str, out: Path, minutes: float = 5.0) -> Path:
                 ys = [float(v) for _, v in series["values"]]
                 label = ", ".join(f"{k}={v}" for k, v in series["metric"].items() if k not in ("__name__", "job",
                                                                                              "instance"))
-                ax.plot(xs, ys, label=label or query.split("(")[0])
+                ax.plot(xs, ys, label=legend or label)
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=6, loc="upper left")
     axes[-1].set_xlabel("seconds before the picture (Prometheus of `make demo`, from its HTTP API)")
