@@ -11,6 +11,7 @@ until Ctrl-C (or exits with ``--once``).
 from __future__ import annotations
 
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -19,7 +20,13 @@ from devtools.listen import Listener
 from ops.client import Client, audit_table, print_progress
 
 
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
 def run(once: bool, port: int, samples: Path = Path("samples"), load: int = 0) -> int:
+    # SIGTERM (a supervisor, `kill`) stops the farm as Ctrl-C does: children included
+    signal.signal(signal.SIGTERM, _interrupt)
     local = stack.bring_up()
     stack.write_env(local)
     key = local.create_key("demo")
