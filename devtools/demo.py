@@ -84,8 +84,7 @@ def run(once: bool, port: int, samples: Path = Path("samples"), load: int = 0) -
     finally:
         listener.stop()
         procs.stop_gateway(children[0])
-        for p in children[1:]:
-            procs.stop(p, timeout=15)
+        procs.stop_all(children[1:])
 
 
 def show_delivery(client: Client, webhook_id: str, listener: Listener, timeout: float = 15) -> None:

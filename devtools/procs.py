@@ -38,6 +38,16 @@ def stop_gateway(proc: subprocess.Popen) -> None:
     stop(proc, sig=signal.SIGINT)
 
 
+def stop_all(procs: list[subprocess.Popen], timeout: float = 20) -> None:
+    """Signal every child at once (each finishes its work meanwhile), then wait for each."""
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        stop(proc, timeout=max(0.1, deadline - time.monotonic()))
+
+
 def wait_ready(api: str, procs: list[subprocess.Popen], timeout: float = 60) -> None:
     """Poll ``/readyz`` until 200; fail at once if one of ``procs`` exits."""
     deadline = time.monotonic() + timeout
