@@ -49,6 +49,8 @@ class BatchReport:
     retry: list[Retry] = field(default_factory=list)  # transient trouble: enqueue again, later
     deliveries: list[str] = field(default_factory=list)  # webhook deliveries to send (finished audits)
     waits_s: list[float] = field(default_factory=list)  # each claimed job: queued -> claimed
+    decode_s: list[float] = field(default_factory=list)  # each photo's decode
+    infer_s: list[float] = field(default_factory=list)  # each photo's model run and post-processing
     e2e_s: list[float] = field(default_factory=list)  # each finished job: queued -> result written
     timings_ms: dict[str, float] = field(default_factory=dict)
 
@@ -109,6 +111,8 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
         mine = [(i, p) for i, (r, p) in enumerate(zip(todo, photos, strict=True))
                 if r.mode == mode and isinstance(p, bytes)]
         found = detector.detect_many([p for _, p in mine])
+        report.decode_s += detector.last_decode_s
+        report.infer_s += detector.last_infer_s
         for (i, _), result in zip(mine, found, strict=True):
             outcomes[i] = result
     t3 = time.perf_counter()

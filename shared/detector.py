@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -239,12 +240,18 @@ class Detector:
         """
         results: list[list[Detection] | Exception] = [[] for _ in photos]
         ready: list[tuple[int, np.ndarray, tuple]] = []
+        # seconds per photo of the last call, for the workers' metrics: decode (+ letterbox), and
+        # the model with its post-processing (a shared model call is split evenly)
+        self.last_decode_s: list[float] = []
+        self.last_infer_s: list[float] = []
         for i, photo in enumerate(photos):
+            t0 = time.perf_counter()
             try:
                 tensor, meta = self.preprocess(photo)
                 ready.append((i, tensor, meta))
             except Exception as exc:  # noqa: BLE001 - reported per photo
                 results[i] = exc
+            self.last_decode_s.append(time.perf_counter() - t0)
         # only photos of one input shape share a model call: padding a photo further to
         # match another's shape would change what the model sees at its edges
         by_shape: dict[tuple, list] = {}
@@ -252,14 +259,18 @@ class Detector:
             by_shape.setdefault(item[1].shape, []).append(item)
         chunks = [g[s : s + batch] for g in by_shape.values() for s in range(0, len(g), batch)]
         for chunk in chunks:
+            t0 = time.perf_counter()
             raw = self.predict(np.stack([t for _, t, _ in chunk]))
+            shared_s = (time.perf_counter() - t0) / len(chunk)
             for (i, _, meta), out in zip(chunk, raw, strict=True):
+                t1 = time.perf_counter()
                 found = self.postprocess(out, meta)
                 size = self.zoom_size(found, meta)
                 if size:  # a close-up: its detections come from the smaller input instead (same pixels)
                     tensor, meta = self.to_tensor(meta[0], size)
                     found = self.postprocess(self.predict(tensor[None])[0], meta)
                 results[i] = found
+                self.last_infer_s.append(shared_s + time.perf_counter() - t1)
         return results
 
     def detect(self, photo: bytes) -> list[Detection]:

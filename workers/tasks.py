@@ -35,6 +35,7 @@ from shared.metrics import (
     BATCH_STAGE,
     JOB_SECONDS,
     JOBS,
+    PHOTO_SECONDS,
     QUEUE_WAIT,
     TASK_RUNS,
     TASK_SECONDS,
@@ -64,6 +65,9 @@ def batch_metrics(queue: str, report: BatchReport) -> None:
             BATCH_STAGE.labels(queue, stage).observe(ms / 1e3)
     for wait in report.waits_s:
         QUEUE_WAIT.labels(queue).observe(wait)
+    for stage, values in (("decode", report.decode_s), ("infer", report.infer_s)):
+        for seconds in values:
+            PHOTO_SECONDS.labels(queue, stage).observe(seconds)
     for total in report.e2e_s:
         JOB_SECONDS.labels(queue).observe(total)
     for outcome, count in (("done", len(report.done)), ("failed", len(report.failed)),

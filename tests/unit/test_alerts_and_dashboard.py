@@ -52,6 +52,7 @@ CATALOGUE: dict[str, str] = {
     "shelfwatch_batch_size": "histogram",
     "shelfwatch_queue_wait_seconds": "histogram",
     "shelfwatch_batch_stage_seconds": "histogram",
+    "shelfwatch_photo_seconds": "histogram",
     "shelfwatch_job_seconds": "histogram",
     "shelfwatch_jobs_total": "counter",
     "shelfwatch_model_info": "gauge",
@@ -462,3 +463,12 @@ def test_the_dashboard_provider_reads_a_folder():
     assert len(providers) == 1
     assert providers[0]["type"] == "file"
     assert providers[0]["options"]["path"]
+
+
+def test_the_catalogue_is_the_readme_metric_table():
+    """The metric table users read names exactly the metrics this file checks rules against."""
+    import re
+
+    table = [line for line in (ROOT / "README.md").read_text().splitlines() if line.startswith("| `shelfwatch_")]
+    names = {n for line in table for n in re.findall(r"`(shelfwatch_[a-z0-9_]+)`", line.split("|")[1])}
+    assert names == set(CATALOGUE)
