@@ -139,4 +139,5 @@ def register(app: OpenAPI, services: Services) -> None:
             raise Conflict("job_not_done", f"job {path.job_id} is {job['status']}; its photo has no boxes yet",
                            retry_after_s=hint.seconds() if job["status"] not in JobStatus.FINAL else None)
         boxes = [tuple(d["box"]) for d in job.get("detections", [])]
-        return Response(annotated_jpeg(services.store.get(photo_key), boxes), mimetype="image/jpeg")
+        gaps = [tuple(g["box"]) for g in (job.get("analytics") or {}).get("gaps", [])]
+        return Response(annotated_jpeg(services.store.get(photo_key), boxes, gaps=gaps), mimetype="image/jpeg")

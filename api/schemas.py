@@ -117,6 +117,48 @@ class DetectionOut(BaseModel):
     class_: str = Field(alias="class")
     confidence: float
     box: list[float] = Field(min_length=4, max_length=4, description="x1, y1, x2, y2 in the photo's pixels")
+    row: int | None = Field(None, description="its shelf row, 0 = top")
+    group: int | None = Field(None, description="its product group in the photo (facings that look alike)")
+
+
+class RowOut(BaseModel):
+    index: int
+    box: list[float] = Field(min_length=4, max_length=4)
+    facings: int
+    groups: int
+    gaps: int
+
+
+class GroupOut(BaseModel):
+    id: int
+    row: int
+    facings: int
+    share_of_shelf: float = Field(description="its share of the occupied shelf width in the photo")
+    box: list[float] = Field(min_length=4, max_length=4, description="a representative facing")
+
+
+class GapOut(BaseModel):
+    row: int
+    box: list[float] = Field(min_length=4, max_length=4)
+    missing: int = Field(description="facings that would fill it, at the row's median width")
+    confidence: float
+
+
+class Analytics(BaseModel):
+    """Shelf rows, product groups and out-of-stock gaps, from the same model version as the counts."""
+
+    rows: list[RowOut]
+    groups: list[GroupOut]
+    gaps: list[GapOut]
+    facings: int
+    missing_facings: int
+
+
+class AnalyticsSummary(BaseModel):
+    rows: int
+    groups: int
+    gaps: int
+    missing_facings: int
 
 
 class JobOut(BaseModel):
@@ -135,6 +177,8 @@ class JobOut(BaseModel):
     detection_count: int | None = None
     batch: BatchInfo | None = None
     detections: list[DetectionOut] | None = Field(None, description="only on GET /v1/jobs/{id}")
+    analytics: Analytics | None = Field(None, description="only on GET /v1/jobs/{id}")
+    analytics_summary: AnalyticsSummary | None = Field(None, description="in an audit's job list")
 
 
 AuditStatusName = Literal["queued", "running", "done", "partial", "failed"]

@@ -15,21 +15,24 @@ import numpy as np
 from shared.imaging import decode
 
 GREEN = (0, 220, 0)
+RED = (30, 30, 230)
 
 
-def draw(image: np.ndarray, boxes: Iterable[tuple[float, float, float, float]], scale: float = 1.0) -> np.ndarray:
+def draw(image: np.ndarray, boxes: Iterable[tuple[float, float, float, float]], scale: float = 1.0,
+         color: tuple[int, int, int] = GREEN) -> np.ndarray:
     """Draw boxes given in original-photo pixels on ``image``, whose pixels are ``scale`` of those."""
     thickness = max(1, round(max(image.shape[:2]) / 600))
     for x1, y1, x2, y2 in boxes:
         p1 = (round(x1 * scale), round(y1 * scale))
         p2 = (round(x2 * scale), round(y2 * scale))
-        cv2.rectangle(image, p1, p2, GREEN, thickness)
+        cv2.rectangle(image, p1, p2, color, thickness)
     return image
 
 
 def annotated_jpeg(photo: bytes, boxes: Iterable[tuple[float, float, float, float]], max_side: int = 1600,
-                   quality: int = 85) -> bytes:
-    """The photo, at most about ``max_side`` on its long side, with the boxes drawn; JPEG bytes."""
+                   quality: int = 85, gaps: Iterable[tuple[float, float, float, float]] = ()) -> bytes:
+    """The photo, at most about ``max_side`` on its long side, with the boxes (green) and the
+    out-of-stock gaps (red) drawn; JPEG bytes."""
     decoded = decode(photo, target_size=max_side)
     image = decoded.image
     long_side = max(image.shape[:2])
@@ -38,6 +41,7 @@ def annotated_jpeg(photo: bytes, boxes: Iterable[tuple[float, float, float, floa
         image = cv2.resize(image, (round(image.shape[1] * r), round(image.shape[0] * r)),
                            interpolation=cv2.INTER_AREA)
     scale = image.shape[1] / decoded.width
+    draw(image, gaps, scale, RED)
     ok, buf = cv2.imencode(".jpg", draw(image, boxes, scale), [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("OpenCV could not encode the annotated photo")

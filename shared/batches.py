@@ -14,15 +14,17 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import numpy as np
 from botocore.exceptions import ClientError
 from sqlalchemy import insert, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import analytics
 from shared.audits import refresh_audit_status
 from shared.detector import Detection as Found
 from shared.detector import Detector, counts_of
-from shared.imaging import PhotoError
+from shared.imaging import PhotoError, decode
 from shared.logs import context
 from shared.models import Detection, Job, JobStatus, Result
 from shared.storage import PhotoStore
@@ -115,6 +117,8 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
         report.infer_s += detector.last_infer_s
         for (i, _), result in zip(mine, found, strict=True):
             outcomes[i] = result
+    analyses = [analyse_photo(p, o) if isinstance(p, bytes) and isinstance(o, list) else None
+                for p, o in zip(photos, outcomes, strict=True)]
     t3 = time.perf_counter()
     n = len(todo)
     timings = {"claim": (t1 - t0) * 1e3, "fetch": (t2 - t1) * 1e3, "detect_per_photo": (t3 - t2) * 1e3 / n}
@@ -122,11 +126,11 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
     # 4. one transaction for the whole batch
     now = datetime.now(UTC)
     with factory() as session, session.begin():
-        for row, outcome in zip(todo, outcomes, strict=True):
+        for row, outcome, analysis in zip(todo, outcomes, analyses, strict=True):
             jid = str(row.id)
             if isinstance(outcome, list):
                 _write_result(session, row.id, row.tenant_id, detectors[row.mode].version, outcome,
-                              report.batch_id, n, timings, now)
+                              report.batch_id, n, timings, now, analysis)
                 report.done.append(jid)
                 report.e2e_s.append((now - row.queued_at).total_seconds())
             elif _is_permanent(outcome) or row.attempts + 1 >= MAX_ATTEMPTS:
@@ -147,18 +151,18 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
 
 
 def _write_result(session: Session, job_id: uuid.UUID, tenant_id: str, version: str, found: list[Found], batch_id: str,
-                  batch_size: int, timings: dict, now: datetime) -> None:
-    insert_result(session, job_id, tenant_id, version, found, batch_id, batch_size, timings)
+                  batch_size: int, timings: dict, now: datetime, analysis: dict | None = None) -> None:
+    insert_result(session, job_id, tenant_id, version, found, batch_id, batch_size, timings, analysis)
     session.execute(update(Job).where(Job.id == job_id).values(
         status=JobStatus.DONE, model_version=version, finished_at=now, failure_code=None, failure_reason=None))
 
 
 def insert_result(session: Session, job_id: uuid.UUID, tenant_id: str, version: str, found: list[Found],
-                  batch_id: str, batch_size: int, timings: dict) -> bool:
+                  batch_id: str, batch_size: int, timings: dict, analysis: dict | None = None) -> bool:
     """One (job, model version) result and its detections; False if that result exists already."""
     result_id = session.execute(
         pg_insert(Result)
-        .values(tenant_id=tenant_id, job_id=job_id, model_version=version, counts=counts_of(found),
+        .values(tenant_id=tenant_id, job_id=job_id, model_version=version, counts=counts_of(found), analytics=analysis,
                 detection_count=len(found), timings_ms={k: round(v, 2) for k, v in timings.items()},
                 batch_id=batch_id, batch_size=batch_size)
         .on_conflict_do_nothing(index_elements=["job_id", "model_version"])
@@ -171,6 +175,16 @@ def insert_result(session: Session, job_id: uuid.UUID, tenant_id: str, version: 
             for d in found
         ])
     return result_id is not None
+
+
+def analyse_photo(photo: bytes, found: list[Found]) -> dict | None:
+    """Shelf analytics of one photo; its colours from a reduced decode (histograms need no detail)."""
+    boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
+    try:
+        small = decode(photo, target_size=320)
+    except PhotoError:
+        return analytics.analyse(boxes)
+    return analytics.analyse(boxes, small.image, 1.0 / small.scale_to_original)
 
 
 def _is_permanent(exc: Exception) -> bool:

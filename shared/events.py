@@ -73,6 +73,9 @@ def audit_event(session: Session, audit_id: uuid.UUID, public_url: str = "") -> 
         for name, n in counts.items():
             totals[name] = totals.get(name, 0) + n
         entry: dict = {"id": str(job.id), "status": job.status, "counts": counts, "model_version": job.model_version}
+        if result is not None and result.analytics:
+            entry["gaps"] = len(result.analytics["gaps"])
+            entry["missing_facings"] = result.analytics["missing_facings"]
         if job.failure_code:
             entry["failure"] = {"code": job.failure_code, "reason": job.failure_reason}
         jobs.append(entry)

@@ -123,6 +123,7 @@ class Result(Base):
     counts: Mapped[dict] = mapped_column(JSONB)
     detection_count: Mapped[int] = mapped_column(Integer)
     timings_ms: Mapped[dict] = mapped_column(JSONB)
+    analytics: Mapped[dict | None] = mapped_column(JSONB)  # rows, groups, gaps (shared/analytics.py)
     batch_id: Mapped[str] = mapped_column(String(36))
     batch_size: Mapped[int] = mapped_column(SmallInteger)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -29,7 +29,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.orm import Session, sessionmaker
 from sqlalchemy.sql import Select
 
-from shared.batches import _failure, insert_result
+from shared.batches import _failure, analyse_photo, insert_result
 from shared.detector import Detector
 from shared.errors import Conflict, DomainError, Invalid, NotFound
 from shared.events import record_event
@@ -247,10 +247,11 @@ def process_rescan_batch(factory: sessionmaker[Session], store: PhotoStore, dete
     done = {r: 0 for r in handled}
     failed = {r: 0 for r in handled}
     with factory() as session, session.begin():
-        for (job_id, version, run_id), outcome in zip(todo, outcomes, strict=True):
-            if isinstance(outcome, list):
+        for (job_id, version, run_id), photo, outcome in zip(todo, photos, outcomes, strict=True):
+            if not isinstance(outcome, Exception):  # a list of detections: the photo was fetched
+                analysis = analyse_photo(photo, outcome) if isinstance(photo, bytes) else None
                 if insert_result(session, job_id, jobs[job_id].tenant_id, version, outcome, batch_id,
-                                 len(todo), timings):
+                                 len(todo), timings, analysis):
                     done[run_id] += 1
             else:
                 code, reason = (outcome.code, outcome.message) if isinstance(outcome, DomainError) \

@@ -79,9 +79,19 @@ def job_view(job: Job, result: Result | None, detections: list[Detection] | None
         view["detection_count"] = result.detection_count
         timings["worker_ms"] = result.timings_ms
         view["batch"] = {"id": result.batch_id, "size": result.batch_size}
+    if result is not None and result.analytics is not None:
+        a = result.analytics
+        if detections is None:  # an audit's job list: the figures only
+            view["analytics_summary"] = {"rows": len(a["rows"]), "groups": len(a["groups"]), "gaps": len(a["gaps"]),
+                                         "missing_facings": a["missing_facings"]}
+        else:
+            view["analytics"] = {k: a[k] for k in ("rows", "groups", "gaps", "facings", "missing_facings")}
     if detections is not None:
-        view["detections"] = [detection_json(d.class_name, d.confidence, (d.x1, d.y1, d.x2, d.y2))
-                              for d in detections]
+        marks = result.analytics["detections"] if result is not None and result.analytics else None
+        view["detections"] = [
+            {**detection_json(d.class_name, d.confidence, (d.x1, d.y1, d.x2, d.y2)),
+             **(marks[i] if marks and i < len(marks) else {})}
+            for i, d in enumerate(detections)]
     return view
 
 

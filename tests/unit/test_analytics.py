@@ -1,0 +1,94 @@
+"""Shelf analytics on constructed layouts: pure logic, no model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from shared import analytics
+
+
+def shelf(rows: list[list[tuple[float, float]]], row_h: float = 100, gap_y: float = 20, tilt: float = 0.0,
+          y0: float = 0.0) -> np.ndarray:
+    """Boxes of facings: each row a list of (x1, x2); rows stacked down, optionally tilted."""
+    boxes = []
+    for r, facings in enumerate(rows):
+        top = y0 + r * (row_h + gap_y)
+        for x1, x2 in facings:
+            dy = tilt * (x1 + x2) / 2
+            boxes.append((x1, top + dy, x2, top + row_h + dy))
+    return np.array(boxes, np.float32).reshape(-1, 4)
+
+
+def full_row(n: int, w: float = 50, start: float = 0, skip: tuple[int, ...] = ()) -> list[tuple[float, float]]:
+    return [(start + i * w, start + (i + 1) * w - 2) for i in range(n) if i not in skip]
+
+
+def test_rows_are_numbered_from_the_top():
+    boxes = shelf([full_row(8), full_row(8), full_row(8)])
+    row_of = analytics.rows(boxes)
+    assert row_of == [0] * 8 + [1] * 8 + [2] * 8
+
+
+def test_tilted_rows_stay_apart():
+    # perspective: each row drops 0.2 px per px across a 400 px shelf: 80 px, most of a row's height
+    boxes = shelf([full_row(8), full_row(8), full_row(8)], tilt=0.2)
+    assert analytics.rows(boxes) == [0] * 8 + [1] * 8 + [2] * 8
+
+
+def test_a_stacked_block_does_not_weld_two_rows():
+    boxes = shelf([full_row(6), full_row(6)])
+    stack = np.array([[300, 0, 348, 220]], np.float32)  # one box spanning both rows
+    row_of = analytics.rows(np.vstack([boxes, stack]))
+    assert row_of[:6] == [0] * 6
+    assert row_of[6:12] == [1] * 6
+    assert row_of[12] in (0, 1)
+
+
+def test_a_stray_box_joins_the_row_it_overlaps():
+    boxes = np.vstack([shelf([full_row(6), full_row(6)]), [[100, 30, 140, 60]]])  # a small sign in row 0
+    row_of = analytics.rows(boxes)
+    assert row_of[-1] == 0
+    assert max(row_of) == 1
+
+
+def test_a_gap_inside_a_row_and_one_at_its_end():
+    boxes = shelf([full_row(10), full_row(10, skip=(3, 4)), full_row(7)])  # row 2 ends 3 facings early
+    row_of = analytics.rows(boxes)
+    found = analytics.gaps(boxes, row_of)
+    assert [(g.row, g.missing) for g in found] == [(1, 2), (2, 3)]
+    inside = found[0]
+    assert inside.box[0] == 148  # from the end of facing 2 …
+    assert inside.box[2] == 250  # … to the start of facing 5
+    assert 0 < inside.confidence <= 1
+
+
+def test_no_gap_in_a_full_shelf_or_between_touching_facings():
+    boxes = shelf([full_row(10), full_row(10)])
+    assert analytics.gaps(boxes, analytics.rows(boxes)) == []
+
+
+def test_a_single_product_row_and_a_photo_of_one_product():
+    one = np.array([[10, 10, 60, 110]], np.float32)
+    result = analytics.analyse(one)
+    assert result["rows"][0]["facings"] == 1
+    assert result["gaps"] == []
+    assert result["groups"][0]["share_of_shelf"] == 1.0
+    single_row = shelf([full_row(5)])
+    assert analytics.rows(single_row) == [0] * 5
+
+
+def test_an_empty_photo():
+    result = analytics.analyse(np.zeros((0, 4), np.float32))
+    assert result == {"rows": [], "groups": [], "gaps": [], "facings": 0, "missing_facings": 0, "detections": []}
+
+
+def test_groups_follow_appearance_and_adjacency():
+    image = np.zeros((100, 400, 3), np.uint8)
+    image[:, :200] = (0, 0, 200)  # four red facings …
+    image[:, 200:] = (200, 120, 0)  # … then four blue ones
+    boxes = shelf([full_row(8)])
+    result = analytics.analyse(boxes, image)
+    ids = [d["group"] for d in result["detections"]]
+    assert ids == [0, 0, 0, 0, 1, 1, 1, 1]
+    assert [g["facings"] for g in result["groups"]] == [4, 4]
+    assert abs(sum(g["share_of_shelf"] for g in result["groups"]) - 1.0) < 1e-3

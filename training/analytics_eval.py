@@ -1,0 +1,108 @@
+"""Shelf analytics measured: rows on real photos, gaps and groups on synthetic shelves.
+
+    python -m training.analytics_eval --real-data ../shared/data/sku110k-shelf [--model M] [--split all]
+
+Rows: the served model's detections on the real photos, grouped into rows by
+``shared.analytics.rows``, against the photos' labelled shelf rows. The labels box each
+bay's row apart (two boxes side by side for one shelf level across two bays), while a
+predicted row is a shelf level across the photo: a labelled row is found when a predicted
+row overlaps it vertically by IoU >= 0.5 and covers at least half its width; a predicted
+row is right when it is that for at least one labelled row. Recall = labelled rows found /
+labelled; precision = right predicted rows / predicted (the labels are partial on some
+photos, so precision is a floor).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from pathlib import Path
+
+import numpy as np
+
+from shared import analytics
+from shared.detector import Detector
+from shared.imaging import read_header
+
+
+def _iou_1d(a: tuple[float, float], b: tuple[float, float]) -> float:
+    inter = max(0.0, min(a[1], b[1]) - max(a[0], b[0]))
+    union = max(a[1], b[1]) - min(a[0], b[0])
+    return inter / union if union > 0 else 0.0
+
+
+Span = tuple[float, float, float, float]  # x1, y1, x2, y2
+
+
+def labelled_rows(label: Path, width: int, height: int) -> list[Span]:
+    rows = []
+    for line in label.read_text().splitlines():
+        if line.strip():
+            _, cx, cy, w, h = map(float, line.split()[:5])
+            rows.append(((cx - w / 2) * width, (cy - h / 2) * height, (cx + w / 2) * width, (cy + h / 2) * height))
+    return rows
+
+
+def covers(p: Span, t: Span, thr: float = 0.5) -> bool:
+    """Predicted row ``p`` finds labelled row ``t``: vertical IoU >= thr, half of t's width covered."""
+    x_cover = max(0.0, min(p[2], t[2]) - max(p[0], t[0])) / max(1e-6, t[2] - t[0])
+    return _iou_1d((p[1], p[3]), (t[1], t[3])) >= thr and x_cover >= 0.5
+
+
+def match_rows(pred: list[Span], truth: list[Span]) -> tuple[int, int]:
+    """(labelled rows found, predicted rows that found one)."""
+    found = sum(1 for t in truth if any(covers(p, t) for p in pred))
+    right = sum(1 for p in pred if any(covers(p, t) for t in truth))
+    return found, right
+
+
+def touches_labels(p: Span, truth: list[Span]) -> bool:
+    """The predicted row overlaps some labelled row at all: where the photo was labelled."""
+    return any(_iou_1d((p[1], p[3]), (t[1], t[3])) > 0 and min(p[2], t[2]) > max(p[0], t[0]) for t in truth)
+
+
+def rows_on_real(det: Detector, real: Path, names: list[str]) -> dict:
+    matched = labelled = predicted = correct = where_labelled = 0
+    per_photo = []
+    for name in names:
+        photo = real / "images" / name
+        data = photo.read_bytes()
+        header = read_header(data)
+        boxes = np.array([d.box for d in det.detect(data)], np.float32).reshape(-1, 4)
+        extents = analytics.row_boxes(boxes, analytics.rows(boxes))
+        truth = labelled_rows(real / "labels" / (photo.stem + ".txt"), header.width, header.height)
+        found, right = match_rows(list(extents), truth)
+        where_labelled += sum(1 for e in extents if touches_labels(e, truth))
+        matched, labelled, predicted, correct = matched + found, labelled + len(truth), predicted + len(extents), \
+            correct + right
+        per_photo.append(found / max(1, len(truth)))
+    return {"photos": len(names), "labelled_rows": labelled, "predicted_rows": predicted, "matched": matched,
+            "right": correct, "predicted_where_labelled": where_labelled,
+            "precision_where_labelled": round(correct / max(1, where_labelled), 3),
+            "recall": round(matched / max(1, labelled), 3), "precision": round(correct / max(1, predicted), 3),
+            "median_photo_recall": round(statistics.median(per_photo), 3) if per_photo else None}
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.analytics_eval", description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--real-data", type=Path, required=True, help="the real shelf photos (images/, labels/, *.txt)")
+    ap.add_argument("--model", type=Path, default=Path("models/shelfwatch-v11-int8.onnx"))
+    ap.add_argument("--split", choices=["all", "train", "val"], default="all")
+    args = ap.parse_args(argv)
+    det = Detector(args.model, threads=1)
+    if args.split == "all":
+        names = sorted(p.name for p in (args.real_data / "images").glob("*.jpg"))
+    else:
+        names = [Path(line.strip()).name for line in (args.real_data / f"{args.split}.txt").read_text().splitlines()
+                 if line.strip()]
+    r = rows_on_real(det, args.real_data, names)
+    print(f"rows on {r['photos']} real photos ({det.version}): recall {r['recall']} ({r['matched']} of "
+          f"{r['labelled_rows']} labelled rows), precision {r['precision']} ({r['right']} of "
+          f"{r['predicted_rows']} predicted; the labels are partial on some photos; {r['precision_where_labelled']} "
+          f"among the {r['predicted_where_labelled']} that touch a labelled row), median photo recall "
+          f"{r['median_photo_recall']}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
