@@ -10,9 +10,9 @@ figure is tied to the model version that produced its boxes.
   rows (a tall stack) joins the row where it overlaps most, so it cannot weld two rows
   together. Rows are numbered from the top.
 * **Gaps** (``gaps``): an empty span within a row, or between a row's end and the shelf's
-  extent (the widest rows' edges), wider than ``min_gap`` times the row's median facing
-  width; each with its box, row, an estimate of the missing facings and a confidence that
-  grows with the width.
+  extent (the widest rows' edges), wider than ``min_gap`` (inside) or ``end_gap`` (at an
+  end) times the row's median facing width; each with its box, row, an estimate of the
+  missing facings and a confidence that grows with the width.
 * **Groups** (``groups``): facings of one product side by side look alike: neighbours in a
   row whose colour histograms (HSV, 8x4x4 bins) correlate above ``similar`` are one
   group; each group has an id in the photo (left to right, top to bottom), its facings and
@@ -111,9 +111,14 @@ def row_boxes(boxes: np.ndarray, row_of: list[int]) -> list[Box]:
     return out
 
 
-def gaps(boxes: np.ndarray, row_of: list[int], min_gap: float = 0.6,
+def gaps(boxes: np.ndarray, row_of: list[int], min_gap: float = 0.8, end_gap: float = 1.5,
          shelf: tuple[float, float] | None = None) -> list[Gap]:
-    """Empty spans in each row (and at its ends, within ``shelf``'s x extent)."""
+    """Empty spans in each row (and at its ends, within ``shelf``'s x extent).
+
+    ``min_gap`` and ``end_gap`` (in facing widths) were chosen on 60 synthetic shelves whose
+    gaps the generator knows (``python -m training.analytics_eval``): an end needs a wider
+    span because the shelf's edge is itself an estimate.
+    """
     extents = row_boxes(boxes, row_of)
     if not extents:
         return []
@@ -125,9 +130,11 @@ def gaps(boxes: np.ndarray, row_of: list[int], min_gap: float = 0.6,
         members = sorted((i for i, k in enumerate(row_of) if k == r), key=lambda i: boxes[i, 0])
         w = float(np.median([boxes[i, 2] - boxes[i, 0] for i in members]))
         covered = shelf[0]  # how far from the left the row is filled (boxes may overlap)
-        for left, right in [(float(boxes[i, 0]), float(boxes[i, 2])) for i in members] + [(shelf[1], shelf[1])]:
+        spans = [(float(boxes[i, 0]), float(boxes[i, 2])) for i in members] + [(shelf[1], shelf[1])]
+        for k, (left, right) in enumerate(spans):
             span = left - covered
-            if span > min_gap * w:
+            at_end = k in (0, len(spans) - 1)
+            if span > (end_gap if at_end else min_gap) * w:
                 ratio = span / w
                 out.append(Gap(r, (covered, float(y1), left, float(y2)), max(1, round(ratio)),
                                round(min(1.0, (ratio - min_gap) / 1.0), 2)))

@@ -70,7 +70,8 @@ def perspective(img, boxes, rng, strength: float):
     M = cv2.getPerspectiveTransform(src, dst)
     out = cv2.warpPerspective(img, M, (W, H), borderMode=cv2.BORDER_REPLICATE)
     new = []
-    for x0, y0, x1, y1 in boxes:
+    for box in boxes:  # x0, y0, x1, y1, then any fields the caller carries along (an SKU id)
+        x0, y0, x1, y1 = box[:4]
         corners = np.array([[[x0, y0], [x1, y0], [x1, y1], [x0, y1]]], np.float32)
         pts = cv2.perspectiveTransform(corners, M)[0]
         nx0, ny0 = pts.min(0)
@@ -78,5 +79,5 @@ def perspective(img, boxes, rng, strength: float):
         area = (nx1 - nx0) * (ny1 - ny0)
         cx0, cy0, cx1, cy1 = max(0, nx0), max(0, ny0), min(W, nx1), min(H, ny1)
         if cx1 - cx0 > 2 and cy1 - cy0 > 2 and (cx1 - cx0) * (cy1 - cy0) > 0.4 * area:
-            new.append([cx0, cy0, cx1, cy1])
+            new.append([cx0, cy0, cx1, cy1, *box[4:]])
     return out, new

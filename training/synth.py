@@ -21,6 +21,7 @@ function of ``(seed, index)``, so a dataset is reproducible and can be extended.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -83,6 +84,7 @@ STYLES = {
 # Bumped when a change alters the photos of every style; dataset folders carry it, so a
 # cached set from an older generator is never mixed with new photos.
 GENERATOR = 2
+GAP = -1  # the SKU field of a gap's box
 
 
 def _background(h: int, w: int, rng: np.random.Generator) -> np.ndarray:
@@ -109,8 +111,13 @@ def _price_tags(img: np.ndarray, x0: int, x1: int, y: int, th: int, rng: np.rand
         x += tw + int(th * rng.uniform(1, 6))
 
 
-def _draw_row(img, boxes, y_top, y_bot, x_from, x_to, rng, style, faces=None):
-    """Fill one shelf row with blocks of facings; returns nothing, appends boxes."""
+def _draw_row(img, boxes, y_top, y_bot, x_from, x_to, rng, style, faces=None, sku_ids=None):
+    """Fill one shelf row with blocks of facings; returns nothing, appends boxes.
+
+    Each product box carries its SKU's id as a fifth field, and each gap is a box with
+    ``GAP`` there: the truth the analytics are measured against.
+    """
+    sku_ids = sku_ids if sku_ids is not None else itertools.count()
     row_h = y_bot - y_top
     x = x_from - int(rng.uniform(0, 0.5) * row_h)  # the first product may be cut by the edge
     gap_p = rng.uniform(0.0, 0.12)
@@ -120,9 +127,11 @@ def _draw_row(img, boxes, y_top, y_bot, x_from, x_to, rng, style, faces=None):
             gw = int(row_h * rng.uniform(0.4, 1.8))
             dark = img[y_top:y_bot, max(0, x) : max(0, x + gw)]
             dark[:] = (dark * rng.uniform(0.3, 0.7)).astype(np.uint8)
+            boxes.append([x, y_top, x + gw, y_bot, GAP])  # the truth about the gap, not a product label
             x += gw
             continue
         sku = new_sku(rng, style.real_faces, faces)
+        sku_id = next(sku_ids)
         fit = 1
         if stacked and style.max_layers > 2 and sku.shape in ("box", "can"):
             # this block stands `fit` high, each layer at least 1/layer_floor of the photo (30: real shelves' smallest)
@@ -137,7 +146,10 @@ def _draw_row(img, boxes, y_top, y_bot, x_from, x_to, rng, style, faces=None):
                 shift = 0
                 if style.layer_shift and layer:  # hands never stack packs exactly
                     shift = int(pw * rng.uniform(-style.layer_shift, style.layer_shift))
+                before = len(boxes)
                 _paste_product(img, boxes, sku, x + shift, y0, pw, ph, rng, style)
+                if len(boxes) > before:
+                    boxes[-1].append(sku_id)  # which product it is: the truth for grouping
             x += pw + int(rng.integers(0, max(2, pw // 10)))
             if x >= x_to:
                 break
@@ -188,6 +200,18 @@ def shelf(seed: int, index: int, size: int = 640, style: int = 1,
 
     ``faces``: real product crops that a style with ``real_faces`` prints on its products.
     """
+    img, boxes, _, _ = shelf_with_truth(seed, index, size, style, faces)
+    return img, boxes
+
+
+def shelf_with_truth(seed: int, index: int, size: int = 640, style: int = 1, faces: list[np.ndarray] | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``shelf`` and what only the generator knows: each box's SKU id and the gaps' boxes.
+
+    The photo and its boxes are exactly ``shelf``'s (the truth rides along the boxes and
+    draws no random number).
+    """
+    sku_ids = itertools.count()
     st = STYLES[style]
     rng = np.random.default_rng([seed, index])
     portrait = rng.random() < st.portrait
@@ -223,7 +247,7 @@ def shelf(seed: int, index: int, size: int = 640, style: int = 1,
         y1 = int(top + (r + 1) * row_h) - board
         if y1 - y0 < 8:
             continue
-        _draw_row(img, boxes, max(y0, -10), y1, x_left, x_right, rng, st, faces)
+        _draw_row(img, boxes, max(y0, -10), y1, x_left, x_right, rng, st, faces, sku_ids)
         if st.shelf_shadow and y0 >= 0 and rng.random() < st.shelf_shadow:
             # the shelf above shades the top of the row
             depth = max(2, int((y1 - y0) * rng.uniform(0.15, 0.4)))
@@ -248,10 +272,11 @@ def shelf(seed: int, index: int, size: int = 640, style: int = 1,
         boxes = kept
     img, boxes = perspective(img, boxes, rng, st.perspective)
     img = photometric(img, rng)
-    arr = np.array(boxes, np.float32).reshape(-1, 4)
-    arr[:, [0, 2]] = arr[:, [0, 2]].clip(0, W)
-    arr[:, [1, 3]] = arr[:, [1, 3]].clip(0, H)
-    return img, arr
+    full = np.array([b[:5] for b in boxes], np.float32).reshape(-1, 5)
+    full[:, [0, 2]] = full[:, [0, 2]].clip(0, W)
+    full[:, [1, 3]] = full[:, [1, 3]].clip(0, H)
+    products, gaps = full[full[:, 4] != GAP], full[full[:, 4] == GAP]
+    return img, products[:, :4].copy(), products[:, 4].astype(int), gaps[:, :4].copy()
 
 
 def _floor(img: np.ndarray, y: int, rng: np.random.Generator) -> None:

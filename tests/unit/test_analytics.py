@@ -92,3 +92,23 @@ def test_groups_follow_appearance_and_adjacency():
     assert ids == [0, 0, 0, 0, 1, 1, 1, 1]
     assert [g["facings"] for g in result["groups"]] == [4, 4]
     assert abs(sum(g["share_of_shelf"] for g in result["groups"]) - 1.0) < 1e-3
+
+
+def test_adjusted_rand_index():
+    from training.analytics_eval import adjusted_rand_index
+
+    assert adjusted_rand_index([0, 0, 1, 1], [5, 5, 7, 7]) == 1.0  # the same grouping, other names
+    assert adjusted_rand_index([0, 0, 0, 0], [1, 2, 3, 4]) == 0.0  # one group against singletons
+    assert adjusted_rand_index([0, 0, 1, 1, 2, 2], [0, 0, 1, 2, 2, 2]) < 1.0
+
+
+def test_the_generator_knows_its_gaps_and_skus():
+    from training import synth
+
+    img, boxes, skus, gaps = synth.shelf_with_truth(11, 3, 640, 1)
+    plain_img, plain_boxes = synth.shelf(11, 3, 640, 1)
+    assert np.array_equal(img, plain_img)  # the truth draws no random number
+    assert np.array_equal(boxes, plain_boxes)
+    assert len(skus) == len(boxes)
+    assert gaps.shape[1] == 4
+    assert len(gaps) >= 1  # this shelf has gaps
