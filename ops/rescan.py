@@ -82,10 +82,11 @@ def run(args: argparse.Namespace, s: Settings) -> int:
             with factory() as session:
                 for r in rescans.list_runs(session, None):
                     print(line(rescans.run_view(r)))
-        elif args.action in ("show", "watch"):
+        elif args.action == "show":
             with factory() as session:
-                view = rescans.run_view(rescans.get_run(session, args.run))
-            print(line(view)) if args.action == "show" else watch(factory, args.run)
+                print(line(rescans.run_view(rescans.get_run(session, args.run))))
+        elif args.action == "watch":
+            watch(factory, args.run)
         elif args.action == "diff":
             with factory() as session:
                 d = rescan_diff.diff(session, rescans.get_run(session, args.run))

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import requests
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.celery_app import backoff_s
@@ -31,7 +31,7 @@ from shared.errors import Invalid, NotFound
 from shared.events import get_event
 from shared.models import Delivery, DeliveryAttempt, DeliveryStatus, Event, Job, RescanRun, RunState, WebhookEndpoint
 from shared.settings import Settings
-from shared.views import MAX_PAGE, decode_cursor, encode_cursor
+from shared.views import keyset_page
 from shared.webhooks import SIGNATURE_HEADER, check_url, disable, get_endpoint, sign, signing_secrets
 
 EXCERPT_BYTES = 1024
@@ -197,24 +197,15 @@ def delivery_view(delivery: Delivery, attempts: list[DeliveryAttempt]) -> dict:
 def list_deliveries(session: Session, tenant_id: str, endpoint_id: str, *, status: str | None = None,
                     limit: int = 50, cursor: str | None = None) -> tuple[list[dict], str | None]:
     endpoint = get_endpoint(session, tenant_id, endpoint_id)
-    if not 1 <= limit <= MAX_PAGE:
-        raise Invalid.one("limit", "invalid_limit", f"limit: 1-{MAX_PAGE}")
     query = select(Delivery).where(Delivery.endpoint_id == endpoint.id)
     if status is not None:
         query = query.where(Delivery.status == status)
-    if cursor:
-        created, last = decode_cursor(cursor)
-        query = query.where(or_(Delivery.created_at < created, and_(Delivery.created_at == created,
-                                                                     Delivery.id < last)))
-    rows = list(session.execute(query.order_by(Delivery.created_at.desc(), Delivery.id.desc())
-                                .limit(limit + 1)).scalars())
-    more, rows = len(rows) > limit, rows[:limit]
+    rows, next_cursor = keyset_page(session, query, Delivery, limit, cursor)
     logs: dict[uuid.UUID, list[DeliveryAttempt]] = {d.id: [] for d in rows}
     for a in session.execute(select(DeliveryAttempt).where(DeliveryAttempt.delivery_id.in_(list(logs)))
                              .order_by(DeliveryAttempt.id)).scalars():
         logs[a.delivery_id].append(a)
-    return ([delivery_view(d, logs[d.id]) for d in rows],
-            encode_cursor(rows[-1].created_at, rows[-1].id) if more else None)
+    return [delivery_view(d, logs[d.id]) for d in rows], next_cursor
 
 
 def redeliver(session: Session, tenant_id: str, event_id: str) -> list[uuid.UUID]:

@@ -15,12 +15,12 @@ import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import and_, insert, or_, select
+from sqlalchemy import and_, insert, select
 from sqlalchemy.orm import Session
 
-from shared.errors import Invalid, NotFound
+from shared.errors import NotFound
 from shared.models import Audit, Delivery, DeliveryStatus, Event, Job, Result, WebhookEndpoint
-from shared.views import MAX_PAGE, decode_cursor, encode_cursor
+from shared.views import keyset_page
 
 EVENT_TYPES = ("audit.completed", "audit.failed", "rescan.completed", "ping")  # later: stock.low
 ALL_EVENTS = "*"
@@ -111,17 +111,10 @@ def get_event(session: Session, tenant_id: str, event_id: str) -> Event:
 def list_events(session: Session, tenant_id: str, *, type_: str | None = None, since: datetime | None = None,
                 limit: int = 50, cursor: str | None = None) -> tuple[list[dict], str | None]:
     """A tenant's events, newest first (keyset pages, like audits)."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise Invalid.one("limit", "invalid_limit", f"limit: 1-{MAX_PAGE}")
     query = select(Event).where(Event.tenant_id == tenant_id)
     if type_ is not None:
         query = query.where(Event.type == type_)
     if since is not None:
         query = query.where(Event.created_at >= since)
-    if cursor:
-        created, last = decode_cursor(cursor)
-        query = query.where(or_(Event.created_at < created, and_(Event.created_at == created, Event.id < last)))
-    rows = list(session.execute(query.order_by(Event.created_at.desc(), Event.id.desc()).limit(limit + 1)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    return [event_view(e) for e in rows], encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+    rows, next_cursor = keyset_page(session, query, Event, limit, cursor)
+    return [event_view(e) for e in rows], next_cursor

@@ -12,9 +12,11 @@ import binascii
 import json
 import uuid
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, or_, select, tuple_
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
 from shared.detector import detection_json
 from shared.errors import Invalid, NotFound
@@ -166,6 +168,22 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Invalid.one("cursor", "invalid_cursor", "cursor: pass back a next_cursor this API returned") from exc
 
 
+def keyset_page(session: Session, query: Select, model: Any, limit: int, cursor: str | None) -> tuple[list, str | None]:
+    """One page of ``query`` newest first by (created_at, id), and the cursor of the next.
+
+    A keyset, not an offset: rows created while a client walks the list never shift its
+    pages (they appear only before the first page).
+    """
+    if not 1 <= limit <= MAX_PAGE:
+        raise Invalid.one("limit", "invalid_limit", f"limit: 1-{MAX_PAGE}")
+    if cursor:
+        created, last = decode_cursor(cursor)
+        query = query.where(or_(model.created_at < created, and_(model.created_at == created, model.id < last)))
+    rows = list(session.execute(query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)).scalars())
+    more, rows = len(rows) > limit, rows[:limit]
+    return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+
+
 def list_audits(session: Session, tenant_id: str, *, store_id: str | None = None, status: str | None = None,
                 since: datetime | None = None, until: datetime | None = None, limit: int = 50,
                 cursor: str | None = None) -> tuple[list[dict], str | None]:
@@ -174,8 +192,6 @@ def list_audits(session: Session, tenant_id: str, *, store_id: str | None = None
     The cursor is the last row's (created_at, id): a keyset, so audits created while a
     client walks the list never shift its pages (they appear only before the first page).
     """
-    if not 1 <= limit <= MAX_PAGE:
-        raise Invalid.one("limit", "invalid_limit", f"limit: 1-{MAX_PAGE}")
     if status is not None and status not in AuditStatus.ALL:
         raise Invalid.one("status", "invalid_status", f"status: one of {', '.join(AuditStatus.ALL)}")
     query = select(Audit).where(Audit.tenant_id == tenant_id)
@@ -187,11 +203,5 @@ def list_audits(session: Session, tenant_id: str, *, store_id: str | None = None
         query = query.where(Audit.created_at >= since)
     if until is not None:
         query = query.where(Audit.created_at < until)
-    if cursor:
-        created, audit_id = decode_cursor(cursor)
-        query = query.where(or_(Audit.created_at < created, and_(Audit.created_at == created, Audit.id < audit_id)))
-    rows = list(session.execute(query.order_by(Audit.created_at.desc(), Audit.id.desc()).limit(limit + 1)).scalars())
-    more = len(rows) > limit
-    rows = rows[:limit]
-    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+    rows, next_cursor = keyset_page(session, query, Audit, limit, cursor)
     return [audit_summary(a) for a in rows], next_cursor

@@ -7,60 +7,31 @@ The bucket's registry serves v1 in both modes; v11 is a registered candidate, th
 from __future__ import annotations
 
 import os
-import signal
 import time
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
 
 from shared.detector import Detector
 from tests.conftest import SAMPLES, WEBHOOK_ENV, auth, post_audit, problem, wait_for
+from tests.farms import Farm
 from tests.paths import MODELS
 
 V11 = "shelfwatch-v11-int8"
 
 
-class RescanFarm:
-    def __init__(self, env: dict[str, str], logs: Path):
-        from devtools import procs
-
-        self.procs, self.env, self.logs = procs, env, logs
-        self.beat = procs.spawn(["beat", "--loglevel", "INFO"], env, logs / "beat.log")
-        procs.wait_for_log(logs / "beat.log", "beat: Starting", self.beat, timeout=60)
-        self.worker = self.start_worker()
-        # beat's bookkeeping (feeding runs) is consumed by the webhooks pool, as in production
-        log = logs / "webhooks.log"
-        self.bookkeeper = procs.spawn(["worker", "--queues", "webhooks", "--pool", "threads", "--concurrency", "4"],
-                                      env, log)
-        procs.wait_for_log(log, " ready.", self.bookkeeper, timeout=60)
-
-    def start_worker(self):
-        log = self.logs / f"rescans-{uuid.uuid4().hex[:6]}.log"
-        proc = self.procs.spawn(["worker", "--queues", "rescans", "--concurrency", "1", "--nice", "10"],
-                                self.env, log)
-        self.procs.wait_for_log(log, " ready.", proc, timeout=120)
-        return proc
-
-    def kill_worker(self) -> None:
-        os.killpg(self.worker.pid, signal.SIGKILL)
-        self.worker.wait(timeout=10)
-
-    def close(self) -> None:
-        self.procs.stop(self.worker)
-        self.procs.stop(self.bookkeeper)
-        self.procs.stop(self.beat)
-
-
 @pytest.fixture(scope="module")
-def rescan_farm(stack, worker, tmp_path_factory) -> Iterator[RescanFarm]:
+def rescan_farm(stack, worker, tmp_path_factory) -> Iterator[Farm]:
+    """The re-scan pool and, for beat's bookkeeping (feeding runs), the webhooks pool, as in production."""
     cache = tmp_path_factory.mktemp("model-cache")
     env = {**os.environ, **stack.env(), **WEBHOOK_ENV, "ENV": "test", "BATCH_WAIT_MS": "200",
            "MODEL_CACHE_DIR": str(cache)}
     env.pop("MODEL_PATH", None)
-    farm = RescanFarm(env, tmp_path_factory.mktemp("rescans"))
+    farm = Farm(env, tmp_path_factory.mktemp("rescans"),
+                ["worker", "--queues", "rescans", "--concurrency", "1", "--nice", "10"],
+                {"webhooks": ["worker", "--queues", "webhooks", "--pool", "threads", "--concurrency", "4"]})
     yield farm
     farm.close()
 

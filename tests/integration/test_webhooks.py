@@ -16,42 +16,16 @@ import pytest
 
 from shared.webhooks import SIGNATURE_HEADER, verify_signature
 from tests.conftest import MODEL, SAMPLES, WEBHOOK_ENV, auth, post_audit, problem, wait_for
+from tests.farms import Farm
 from tests.receiver import Receiver
 
 
-class WebhookFarm:
-    """The webhook worker (threads pool) and beat, as real processes; the worker can be killed."""
-
-    def __init__(self, env: dict[str, str], logs):
-        from devtools import procs
-
-        self.procs, self.env, self.logs = procs, env, logs
-        self.beat = procs.spawn(["beat", "--loglevel", "INFO"], env, logs / "beat.log")
-        procs.wait_for_log(logs / "beat.log", "beat: Starting", self.beat, timeout=60)
-        self.worker = self.start_worker()
-
-    def start_worker(self):
-        log = self.logs / f"webhooks-{uuid.uuid4().hex[:6]}.log"
-        proc = self.procs.spawn(["worker", "--queues", "webhooks", "--pool", "threads", "--concurrency", "8"],
-                                self.env, log)
-        self.procs.wait_for_log(log, " ready.", proc, timeout=60)
-        return proc
-
-    def kill_worker(self) -> None:
-        import signal
-
-        os.killpg(self.worker.pid, signal.SIGKILL)
-        self.worker.wait(timeout=10)
-
-    def close(self) -> None:
-        self.procs.stop(self.worker)
-        self.procs.stop(self.beat)
-
-
 @pytest.fixture(scope="module")
-def webhook_farm(stack, tmp_path_factory) -> Iterator[WebhookFarm]:
+def webhook_farm(stack, tmp_path_factory) -> Iterator[Farm]:
+    """The webhook pool (threads) and beat."""
     env = {**os.environ, **stack.env(), **WEBHOOK_ENV, "MODEL_PATH": str(MODEL), "ENV": "test"}
-    farm = WebhookFarm(env, tmp_path_factory.mktemp("webhooks"))
+    farm = Farm(env, tmp_path_factory.mktemp("webhooks"),
+                ["worker", "--queues", "webhooks", "--pool", "threads", "--concurrency", "8"])
     yield farm
     farm.close()
 
