@@ -18,7 +18,7 @@ from flask import Response, g, request
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.exceptions import HTTPException
 
-from api import audits, keys, meta, problems, rescans, webhooks
+from api import audits, keys, meta, problems, rescans, stores, webhooks
 from api.schemas import Problem
 from api.services import Services
 from shared import logs
@@ -113,5 +113,6 @@ def create_app(settings: Settings) -> OpenAPI:
     keys.register(app, services)
     webhooks.register(app, services)
     rescans.register(app, services)
+    stores.register(app, services)
     meta.register(app, services)
     return app

@@ -192,6 +192,9 @@ class AuditSummary(BaseModel):
     captured_at: datetime | None
     created_at: datetime | None
     finished_at: datetime | None
+    facings: int | None = Field(description="summed over the photos, once finished")
+    stock_status: Literal["ok", "low", "critical", "unknown"] | None = Field(
+        description="against its section's levels (the store's section for this aisle); null without one")
 
 
 class Progress(BaseModel):
@@ -270,7 +273,7 @@ class KeyPath(BaseModel):
 
 # --- webhooks and events ----------------------------------------------------------------------
 
-EventType = Literal["audit.completed", "audit.failed", "rescan.completed", "*"]
+EventType = Literal["audit.completed", "audit.failed", "stock.low", "rescan.completed", "*"]
 
 
 class WebhookCreate(BaseModel):
@@ -361,7 +364,7 @@ class EventList(BaseModel):
 
 
 class EventQuery(BaseModel):
-    type: Literal["audit.completed", "audit.failed", "rescan.completed", "ping"] | None = None
+    type: Literal["audit.completed", "audit.failed", "stock.low", "rescan.completed", "ping"] | None = None
     since: AwareDatetime | None = None
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     cursor: str | None = Field(None, max_length=200)
@@ -470,6 +473,65 @@ class RescanDiff(BaseModel):
     totals: DiffTotals
     by_store_and_class: list[DiffRow]
     most_changed: list[DiffPhoto]
+
+
+# --- stores and sections ----------------------------------------------------------------------
+
+class StoreCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(pattern=STORE_ID_PATTERN, max_length=64, description="the store_id its audits carry")
+    name: str | None = Field(None, max_length=200)
+
+
+class StoreOut(BaseModel):
+    id: str
+    name: str | None
+    created_at: datetime
+
+
+class StoreList(BaseModel):
+    items: list[StoreOut]
+
+
+class StorePath(BaseModel):
+    store_id: str = Field(max_length=64)
+
+
+class SectionCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    aisle: str = Field(min_length=1, max_length=AISLE_MAX, description="audits of this store and aisle belong here")
+    name: str | None = Field(None, max_length=200)
+    critical: int | None = Field(None, ge=0, description="facings below which the section is critical")
+    target: int | None = Field(None, ge=0, description="facings below which it is low")
+
+
+class SectionLevels(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    critical: int | None = Field(None, ge=0)
+    target: int | None = Field(None, ge=0)
+
+
+class SectionOut(BaseModel):
+    id: str
+    store_id: str
+    aisle: str
+    name: str | None
+    critical: int | None
+    target: int | None
+    status: Literal["ok", "low", "critical", "unknown"]
+    status_at: datetime | None
+
+
+class SectionList(BaseModel):
+    items: list[SectionOut]
+
+
+class SectionPath(BaseModel):
+    store_id: str = Field(max_length=64)
+    section_id: str
 
 
 # --- health ---------------------------------------------------------------------------------

@@ -5,6 +5,7 @@
     shelfwatch keys create|list|revoke API keys and their scopes
     shelfwatch models list|publish|serve  the model registry: what serves each mode, in the bucket
     shelfwatch rescan start|watch|diff…   re-scan stored photos with a model version
+    shelfwatch stores create|list|section|sections   stores, sections, stock levels
     shelfwatch requeue                 re-enqueue jobs the broker lost (safe to repeat)
     shelfwatch submit PHOTO...         send an audit through the HTTP API and wait for it
     shelfwatch detect PHOTO...         run the detector on local photos, no farm
@@ -133,6 +134,12 @@ def cmd_models(args: argparse.Namespace, s: Settings) -> int:
     return 0
 
 
+def cmd_stores(args: argparse.Namespace, s: Settings) -> int:
+    from ops import stores
+
+    return stores.run(args, s)
+
+
 def cmd_rescan(args: argparse.Namespace, s: Settings) -> int:
     from ops import rescan
 
@@ -202,6 +209,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input-size", type=int, default=None)
     p.add_argument("--registry", action="store_true", help="with publish: replace the bucket's registry too")
     p.set_defaults(func=cmd_models)
+
+    from ops import stores
+
+    p = sub.add_parser("stores", help="stores, their sections (aisles) and stock levels")
+    stores.add_arguments(p)
+    p.set_defaults(func=cmd_stores)
 
     from ops import rescan
 

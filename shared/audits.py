@@ -21,6 +21,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from shared import stores
 from shared.errors import FieldProblem, Invalid, TooLarge, UnsupportedMedia
 from shared.events import audit_event, record_event
 from shared.imaging import PhotoError, read_header
@@ -232,6 +233,7 @@ def refresh_audit_status(session: Session, audit_ids: set[uuid.UUID], public_url
     changes.statuses = {row.id: row.status for row in session.execute(_AUDIT_STATUS, {"ids": ids})}
     for audit_id, status in changes.statuses.items():
         if status in AuditStatus.FINAL:
+            changes.deliveries += stores.audit_finished(session, audit_id)  # facings, stock status, stock.low
             tenant_id, type_, data = audit_event(session, audit_id, public_url)
             changes.deliveries += record_event(session, tenant_id, type_, data).deliveries
     return changes

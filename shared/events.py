@@ -22,7 +22,7 @@ from shared.errors import NotFound
 from shared.models import Audit, Delivery, DeliveryStatus, Event, Job, Result, WebhookEndpoint
 from shared.views import keyset_page
 
-EVENT_TYPES = ("audit.completed", "audit.failed", "rescan.completed", "ping")  # later: stock.low
+EVENT_TYPES = ("audit.completed", "audit.failed", "stock.low", "rescan.completed", "ping")
 ALL_EVENTS = "*"
 
 
@@ -85,6 +85,7 @@ def audit_event(session: Session, audit_id: uuid.UUID, public_url: str = "") -> 
         "created_at": audit.created_at.isoformat() if audit.created_at else None,
         "finished_at": audit.finished_at.isoformat() if audit.finished_at else None,
         "counts": dict(sorted(totals.items())),
+        "facings": audit.facings, "stock_status": audit.stock_status,
         "model_versions": sorted({j["model_version"] for j in jobs if j["model_version"]}),
         "jobs": jobs,
         "links": {"audit": f"{public_url.rstrip('/')}/v1/audits/{audit.id}"},

@@ -83,6 +83,8 @@ class Audit(Base):
     status: Mapped[str] = mapped_column(String(16), default="queued", server_default="queued")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    facings: Mapped[int | None] = mapped_column(Integer)  # summed over its photos, when finished
+    stock_status: Mapped[str | None] = mapped_column(String(16))  # against its section's levels
 
 
 class Job(Base):
@@ -269,3 +271,37 @@ class ModelHealth(Base):
     value: Mapped[float] = mapped_column(Float)
     samples: Mapped[int] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+
+
+# --- stores and sections ----------------------------------------------------------------
+
+class StockStatus:
+    OK = "ok"
+    LOW = "low"  # below the target
+    CRITICAL = "critical"  # below the critical level: stock.low goes out once per crossing
+    UNKNOWN = "unknown"  # no level set, or no audit yet
+
+
+class Store(Base):
+    __tablename__ = "stores"
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id"), primary_key=True)
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Section(Base):
+    """An aisle of a store: audits of that store and aisle belong to it; it holds stock levels."""
+
+    __tablename__ = "sections"
+    __table_args__ = (UniqueConstraint("tenant_id", "store_id", "aisle"),)
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    store_id: Mapped[str] = mapped_column(String(64))
+    aisle: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str | None] = mapped_column(String(200))
+    critical: Mapped[int | None] = mapped_column(Integer)
+    target: Mapped[int | None] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16), default=StockStatus.UNKNOWN)
+    status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -150,6 +150,8 @@ def audit_summary(audit: Audit) -> dict:
         "captured_at": _iso(audit.captured_at),
         "created_at": _iso(audit.created_at),
         "finished_at": _iso(audit.finished_at),
+        "facings": audit.facings,
+        "stock_status": audit.stock_status,
     }
 
 

@@ -26,6 +26,9 @@ SCOPED = [  # (method, path template) of every route that needs a key, with the 
     ("post", "/v1/events/{event_id}/redeliver", "admin"),
     ("post", "/v1/rescans", "admin"), ("get", "/v1/rescans", "admin"), ("get", "/v1/rescans/{rescan_id}", "admin"),
     ("post", "/v1/rescans/{rescan_id}/{action}", "admin"), ("get", "/v1/rescans/{rescan_id}/diff", "admin"),
+    ("post", "/v1/stores", "admin"), ("get", "/v1/stores", "read"), ("post", "/v1/stores/{store_id}/sections", "admin"),
+    ("get", "/v1/stores/{store_id}/sections", "read"),
+    ("patch", "/v1/stores/{store_id}/sections/{section_id}", "admin"),
 ]
 
 

@@ -48,6 +48,20 @@ def test_submit_reads_the_key_from_the_environment_and_shows_progress(cli_env, g
     assert " done " in lines[-1]
 
 
+def test_stores_and_sections(cli_env, tenant, api_key, capsys):
+    assert main(["stores", "create", tenant, "north", "--name", "North St"]) == 0
+    assert main(["stores", "section", tenant, "north", "7", "--critical", "10", "--target", "20"]) == 0
+    assert "critical 10, target 20, status unknown" in capsys.readouterr().out
+    assert main(["stores", "section", tenant, "north", "7", "--critical", "5"]) == 0  # the levels, changed
+    assert "critical 5, target 20" in capsys.readouterr().out
+    assert main(["stores", "sections", tenant, "north"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == ["7", "5", "20", "unknown"]
+    assert main(["stores", "list", tenant]) == 0
+    assert "North St" in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="store_exists"):
+        main(["stores", "create", tenant, "north"])
+
+
 def test_submit_without_a_key_says_how_to_give_one(cli_env, monkeypatch):
     from shared.settings import get_settings
 

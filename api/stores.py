@@ -1,0 +1,61 @@
+"""Store and section routes: stores (admin creates, read lists), sections with stock levels."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify
+from flask_openapi3 import OpenAPI, Tag
+
+from api.contract import route
+from api.schemas import (
+    SectionCreate,
+    SectionLevels,
+    SectionList,
+    SectionOut,
+    SectionPath,
+    StoreCreate,
+    StoreList,
+    StoreOut,
+    StorePath,
+)
+from api.services import Services, principal
+from shared import stores
+from shared.db import transaction
+
+STORES = Tag(name="stores", description="stores, their sections and stock levels")
+
+
+def register(app: OpenAPI, services: Services) -> None:
+    @route(app, "post", "/v1/stores", "admin", ok={201: StoreOut}, errors=(409, 422), consumes="application/json",
+           tags=[STORES], summary="Create a store")
+    def create_store(body: StoreCreate) -> tuple[Response, int]:
+        with transaction(services.factory) as session:
+            return jsonify(stores.store_view(stores.create_store(session, principal().tenant_id, body.id,
+                                                                 body.name))), 201
+
+    @route(app, "get", "/v1/stores", "read", ok={200: StoreList}, tags=[STORES], summary="List stores")
+    def list_stores() -> Response:
+        with services.factory() as session:
+            found = stores.list_stores(session, principal().tenant_id)
+            return jsonify({"items": [stores.store_view(s) for s in found]})
+
+    @route(app, "post", "/v1/stores/<store_id>/sections", "admin", ok={201: SectionOut}, errors=(404, 409, 422),
+           consumes="application/json", tags=[STORES], summary="Add a section (an aisle) with its stock levels")
+    def add_section(path: StorePath, body: SectionCreate) -> tuple[Response, int]:
+        with transaction(services.factory) as session:
+            section = stores.add_section(session, principal().tenant_id, path.store_id, body.aisle, body.name,
+                                         body.critical, body.target)
+            return jsonify(stores.section_view(section)), 201
+
+    @route(app, "get", "/v1/stores/<store_id>/sections", "read", ok={200: SectionList}, errors=(404,), tags=[STORES],
+           summary="A store's sections with their stock status")
+    def list_sections(path: StorePath) -> Response:
+        with services.factory() as session:
+            return jsonify({"items": [stores.section_view(s) for s in
+                                      stores.list_sections(session, principal().tenant_id, path.store_id)]})
+
+    @route(app, "patch", "/v1/stores/<store_id>/sections/<section_id>", "admin", ok={200: SectionOut},
+           errors=(404, 422), consumes="application/json", tags=[STORES], summary="Change a section's stock levels")
+    def set_levels(path: SectionPath, body: SectionLevels) -> Response:
+        with transaction(services.factory) as session:
+            section = stores.get_section(session, principal().tenant_id, path.store_id, path.section_id)
+            return jsonify(stores.section_view(stores.set_levels(section, body.critical, body.target)))

@@ -1,0 +1,74 @@
+"""Stores, sections and stock status: a finished audit sets them; stock.low once per crossing."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.conftest import SAMPLES, auth, post_audit, problem, wait_for
+
+
+def events_of(client, key: str, type_: str) -> list[dict]:
+    return client.get("/v1/events", query_string={"type": type_}, headers=auth(key)).get_json()["items"]
+
+
+def audit_done(client, key: str, store: str, aisle: str) -> dict:
+    body = post_audit(client, key, [SAMPLES[0].read_bytes()], store=store, aisle=aisle).get_json()
+    return wait_for(client, f"/v1/audits/{body['audit_id']}", key)
+
+
+def test_stock_status_and_one_stock_low_per_crossing(client, api_key, worker):
+    store = f"st-{uuid.uuid4().hex[:6]}"
+    assert client.post("/v1/stores", json={"id": store, "name": "Main St"}, headers=auth(api_key)).status_code == 201
+    section = client.post(f"/v1/stores/{store}/sections", json={"aisle": "7", "critical": 1000, "target": 2000},
+                          headers=auth(api_key)).get_json()
+    assert section["status"] == "unknown"
+    first = audit_done(client, api_key, store, "7")  # a sample shelf has far fewer than 1000 facings
+    assert first["stock_status"] == "critical"
+    assert first["facings"] == sum(first["counts"].values())
+    lows = events_of(client, api_key, "stock.low")
+    assert len(lows) == 1
+    assert lows[0]["data"]["section"]["id"] == section["id"]
+    assert lows[0]["data"]["audit_id"] == first["id"]
+    second = audit_done(client, api_key, store, "7")  # still critical: no second event
+    assert second["stock_status"] == "critical"
+    assert len(events_of(client, api_key, "stock.low")) == 1
+    client.patch(f"/v1/stores/{store}/sections/{section['id']}", json={"critical": 1, "target": 2},
+                 headers=auth(api_key))
+    assert audit_done(client, api_key, store, "7")["stock_status"] == "ok"
+    client.patch(f"/v1/stores/{store}/sections/{section['id']}", json={"critical": 1000, "target": 2000},
+                 headers=auth(api_key))
+    assert audit_done(client, api_key, store, "7")["stock_status"] == "critical"
+    assert len(events_of(client, api_key, "stock.low")) == 2  # a new crossing, a new event
+    listed = client.get(f"/v1/stores/{store}/sections", headers=auth(api_key)).get_json()["items"]
+    assert [s["status"] for s in listed] == ["critical"]
+    other_aisle = audit_done(client, api_key, store, "9")  # no section for this aisle
+    assert other_aisle["stock_status"] is None
+
+
+def test_store_and_section_errors(client, api_key, other_key):
+    store = f"st-{uuid.uuid4().hex[:6]}"
+    client.post("/v1/stores", json={"id": store}, headers=auth(api_key))
+    problem(client.post("/v1/stores", json={"id": store}, headers=auth(api_key)), 409, "store_exists")
+    problem(client.post("/v1/stores", json={"id": "bad store"}, headers=auth(api_key)), 422, "invalid_id")
+    problem(client.post("/v1/stores", data={"id": "x"}, headers=auth(api_key)), 415, "unsupported_media_type")
+    made = client.post(f"/v1/stores/{store}/sections", json={"aisle": "1"}, headers=auth(api_key)).get_json()
+    problem(client.post(f"/v1/stores/{store}/sections", json={"aisle": "1"}, headers=auth(api_key)), 409,
+            "section_exists")
+    problem(client.post(f"/v1/stores/{store}/sections", json={"aisle": "2", "critical": 5, "target": 3},
+                        headers=auth(api_key)), 422, "invalid_critical")
+    problem(client.post(f"/v1/stores/{store}/sections", data="x", headers=auth(api_key)), 415,
+            "unsupported_media_type")
+    problem(client.post("/v1/stores/nope/sections", json={"aisle": "1"}, headers=auth(api_key)), 404,
+            "store_not_found")
+    problem(client.get("/v1/stores/nope/sections", headers=auth(api_key)), 404, "store_not_found")
+    problem(client.patch(f"/v1/stores/{store}/sections/{uuid.uuid4()}", json={"critical": 1},
+                         headers=auth(api_key)), 404, "section_not_found")
+    problem(client.patch(f"/v1/stores/{store}/sections/{made['id']}", json={"critical": -1},
+                         headers=auth(api_key)), 422, "invalid_critical")
+    problem(client.patch(f"/v1/stores/{store}/sections/{made['id']}", data="x", headers=auth(api_key)), 415,
+            "unsupported_media_type")
+    # another tenant sees neither the store nor its sections
+    problem(client.get(f"/v1/stores/{store}/sections", headers=auth(other_key)), 404, "store_not_found")
+    assert client.get("/v1/stores", headers=auth(other_key)).get_json()["items"] == []
+    stores_listed = client.get("/v1/stores", headers=auth(api_key)).get_json()["items"]
+    assert store in {s["id"] for s in stores_listed}
