@@ -534,6 +534,42 @@ class SectionPath(BaseModel):
     section_id: str
 
 
+class StockQuery(BaseModel):
+    since: AwareDatetime | None = Field(None, description="audits finished at or after")
+    until: AwareDatetime | None = Field(None, description="audits finished before")
+    aisle: str | None = Field(None, max_length=AISLE_MAX, description="one section's aisle")
+
+
+class StockPoint(BaseModel):
+    audit_id: str
+    at: datetime | None
+    aisle: str | None
+    facings: int | None
+    missing_facings: int | None = Field(description="facings missing in the audit's gaps")
+    stock_status: Literal["ok", "low", "critical", "unknown"] | None
+
+
+class StockHistory(BaseModel):
+    items: list[StockPoint] = Field(description="one point per finished audit, oldest first (at most 500)")
+
+
+class ActivityQuery(BaseModel):
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(None, max_length=200)
+
+
+class ActivityItem(BaseModel):
+    id: str
+    kind: Literal["audit_done", "alert_raised", "alert_cleared", "levels_changed"]
+    at: datetime
+    detail: dict
+
+
+class ActivityList(BaseModel):
+    items: list[ActivityItem]
+    next_cursor: str | None
+
+
 # --- health ---------------------------------------------------------------------------------
 
 class Health(BaseModel):

@@ -7,11 +7,15 @@ from flask_openapi3 import OpenAPI, Tag
 
 from api.contract import route
 from api.schemas import (
+    ActivityList,
+    ActivityQuery,
     SectionCreate,
     SectionLevels,
     SectionList,
     SectionOut,
     SectionPath,
+    StockHistory,
+    StockQuery,
     StoreCreate,
     StoreList,
     StoreOut,
@@ -58,4 +62,19 @@ def register(app: OpenAPI, services: Services) -> None:
     def set_levels(path: SectionPath, body: SectionLevels) -> Response:
         with transaction(services.factory) as session:
             section = stores.get_section(session, principal().tenant_id, path.store_id, path.section_id)
-            return jsonify(stores.section_view(stores.set_levels(section, body.critical, body.target)))
+            return jsonify(stores.section_view(stores.set_levels(section, body.critical, body.target, session)))
+
+    @route(app, "get", "/v1/stores/<store_id>/stock", "read", ok={200: StockHistory}, errors=(404, 422),
+           tags=[STORES], summary="Stock over time: facings, missing facings and status per finished audit")
+    def stock(path: StorePath, query: StockQuery) -> Response:
+        with services.factory() as session:
+            return jsonify({"items": stores.stock_history(session, principal().tenant_id, path.store_id, query.since,
+                                                          query.until, query.aisle)})
+
+    @route(app, "get", "/v1/stores/<store_id>/activity", "read", ok={200: ActivityList}, errors=(404, 422),
+           tags=[STORES], summary="What happened in the store, newest first",
+           description="Audits done, alerts raised and cleared, stock levels changed.")
+    def store_activity(path: StorePath, query: ActivityQuery) -> Response:
+        with services.factory() as session:
+            items, cursor = stores.activity(session, principal().tenant_id, path.store_id, query.limit, query.cursor)
+        return jsonify({"items": items, "next_cursor": cursor})

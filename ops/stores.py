@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, s: Settings) -> int:
                     section = stores.add_section(session, args.tenant, args.store, args.aisle, args.name,
                                                  args.critical, args.target)
                 else:
-                    section = stores.set_levels(existing, args.critical, args.target)
+                    section = stores.set_levels(existing, args.critical, args.target, session)
                 print(f"section {section.id} aisle {section.aisle}: critical {section.critical}, "
                       f"target {section.target}, status {section.status}")
             else:

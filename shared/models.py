@@ -84,6 +84,7 @@ class Audit(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     facings: Mapped[int | None] = mapped_column(Integer)  # summed over its photos, when finished
+    missing_facings: Mapped[int | None] = mapped_column(Integer)  # in its gaps, summed over its photos
     stock_status: Mapped[str | None] = mapped_column(String(16))  # against its section's levels
 
 
@@ -305,3 +306,15 @@ class Section(Base):
     status: Mapped[str] = mapped_column(String(16), default=StockStatus.UNKNOWN)
     status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class Activity(Base):
+    """One thing that happened in a store: an audit done, an alert raised or cleared, levels changed."""
+
+    __tablename__ = "activity"
+    id: Mapped[uuid.UUID] = mapped_column(UUID(as_uuid=True), primary_key=True, default=uuid.uuid4)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    store_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    detail: Mapped[dict] = mapped_column(JSONB)

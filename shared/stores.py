@@ -20,7 +20,8 @@ from sqlalchemy.orm import Session
 
 from shared.errors import Conflict, FieldProblem, Invalid, NotFound
 from shared.events import record_event
-from shared.models import Audit, Job, Result, Section, StockStatus, Store
+from shared.models import Activity, Audit, Job, Result, Section, StockStatus, Store
+from shared.views import keyset_page
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -84,12 +85,16 @@ def get_section(session: Session, tenant_id: str, store_id: str, section_id: str
     return section
 
 
-def set_levels(section: Section, critical: int | None, target: int | None) -> Section:
+def set_levels(section: Section, critical: int | None, target: int | None, session: Session | None = None) -> Section:
     critical = section.critical if critical is None else critical
     target = section.target if target is None else target
     problems = _levels(critical, target)
     if problems:
         raise Invalid(problems)
+    if session is not None and (critical, target) != (section.critical, section.target):
+        record_activity(session, section.tenant_id, section.store_id, "levels_changed",
+                        {"section_id": str(section.id), "aisle": section.aisle, "critical": critical, "target": target,
+                         "was": {"critical": section.critical, "target": section.target}})
     section.critical, section.target = critical, target
     return section
 
@@ -122,19 +127,33 @@ def audit_finished(session: Session, audit_id: uuid.UUID) -> list[uuid.UUID]:
         select(func.coalesce(func.sum(Result.detection_count), 0)).join(Job, Job.id == Result.job_id)
         .where(Job.audit_id == audit_id, Result.model_version == Job.model_version)).scalar() or 0
     audit.facings = int(facings)
+    audit.missing_facings = int(session.execute(
+        select(func.coalesce(func.sum(Result.analytics["missing_facings"].as_integer()), 0))
+        .join(Job, Job.id == Result.job_id)
+        .where(Job.audit_id == audit_id, Result.model_version == Job.model_version)).scalar() or 0)
     section = session.execute(select(Section).where(Section.tenant_id == audit.tenant_id,
                                                     Section.store_id == audit.store_id,
                                                     Section.aisle == (audit.aisle or ""))
                               .with_for_update()).scalar_one_or_none()
+    done = {"audit_id": str(audit.id), "aisle": audit.aisle, "status": audit.status, "facings": audit.facings,
+            "missing_facings": audit.missing_facings}
     if section is None:
+        record_activity(session, audit.tenant_id, audit.store_id, "audit_done", done)
         return []
     status = status_of(audit.facings, section.critical, section.target)
     audit.stock_status = status
+    record_activity(session, audit.tenant_id, audit.store_id, "audit_done", {**done, "stock_status": status})
     crossed = status == StockStatus.CRITICAL and section.status != StockStatus.CRITICAL
+    if section.status == StockStatus.CRITICAL and status != StockStatus.CRITICAL:
+        record_activity(session, audit.tenant_id, audit.store_id, "alert_cleared",
+                        {"section_id": str(section.id), "aisle": section.aisle, "status": status})
     if status != section.status:
         section.status, section.status_at = status, datetime.now(UTC)
     if not crossed:
         return []
+    record_activity(session, audit.tenant_id, audit.store_id, "alert_raised",
+                    {"section_id": str(section.id), "aisle": section.aisle, "facings": audit.facings,
+                     "critical": section.critical})
     data = {"section": section_view(section), "audit_id": str(audit.id), "facings": audit.facings}
     return record_event(session, audit.tenant_id, "stock.low", data).deliveries
 
@@ -147,3 +166,38 @@ def section_view(section: Section) -> dict:
     return {"id": str(section.id), "store_id": section.store_id, "aisle": section.aisle, "name": section.name,
             "critical": section.critical, "target": section.target, "status": section.status,
             "status_at": section.status_at.isoformat() if section.status_at else None}
+
+
+# --- history and activity ---------------------------------------------------------------------
+
+def record_activity(session: Session, tenant_id: str, store_id: str, kind: str, detail: dict) -> None:
+    session.add(Activity(id=uuid.uuid4(), tenant_id=tenant_id, store_id=store_id, kind=kind,
+                         created_at=datetime.now(UTC), detail=detail))
+
+
+def activity(session: Session, tenant_id: str, store_id: str, limit: int = 50,
+             cursor: str | None = None) -> tuple[list[dict], str | None]:
+    """What happened in a store, newest first (keyset pages)."""
+    get_store(session, tenant_id, store_id)
+    query = select(Activity).where(Activity.tenant_id == tenant_id, Activity.store_id == store_id)
+    rows, next_cursor = keyset_page(session, query, Activity, limit, cursor)
+    return [{"id": str(a.id), "kind": a.kind, "at": a.created_at.isoformat(), "detail": a.detail} for a in rows], \
+        next_cursor
+
+
+def stock_history(session: Session, tenant_id: str, store_id: str, since: datetime | None = None,
+                  until: datetime | None = None, aisle: str | None = None, limit: int = 500) -> list[dict]:
+    """One point per finished audit of the store: facings, missing facings (gaps), stock status."""
+    get_store(session, tenant_id, store_id)
+    query = select(Audit).where(Audit.tenant_id == tenant_id, Audit.store_id == store_id,
+                                Audit.finished_at.is_not(None))
+    if since is not None:
+        query = query.where(Audit.finished_at >= since)
+    if until is not None:
+        query = query.where(Audit.finished_at < until)
+    if aisle is not None:
+        query = query.where(Audit.aisle == aisle)
+    rows = session.execute(query.order_by(Audit.finished_at).limit(limit)).scalars()
+    return [{"audit_id": str(a.id), "at": a.finished_at.isoformat() if a.finished_at else None, "aisle": a.aisle,
+             "facings": a.facings, "missing_facings": a.missing_facings, "stock_status": a.stock_status}
+            for a in rows]

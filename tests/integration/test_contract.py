@@ -29,6 +29,7 @@ SCOPED = [  # (method, path template) of every route that needs a key, with the 
     ("post", "/v1/stores", "admin"), ("get", "/v1/stores", "read"), ("post", "/v1/stores/{store_id}/sections", "admin"),
     ("get", "/v1/stores/{store_id}/sections", "read"),
     ("patch", "/v1/stores/{store_id}/sections/{section_id}", "admin"),
+    ("get", "/v1/stores/{store_id}/stock", "read"), ("get", "/v1/stores/{store_id}/activity", "read"),
 ]
 
 

@@ -43,6 +43,21 @@ def test_stock_status_and_one_stock_low_per_crossing(client, api_key, worker):
     assert [s["status"] for s in listed] == ["critical"]
     other_aisle = audit_done(client, api_key, store, "9")  # no section for this aisle
     assert other_aisle["stock_status"] is None
+    history = client.get(f"/v1/stores/{store}/stock", query_string={"aisle": "7"}, headers=auth(api_key))
+    points = history.get_json()["items"]
+    assert [p["stock_status"] for p in points] == ["critical", "critical", "ok", "critical"]
+    assert all(p["facings"] == first["facings"] and p["missing_facings"] is not None for p in points)
+    feed = client.get(f"/v1/stores/{store}/activity", query_string={"limit": 200}, headers=auth(api_key))
+    kinds = [a["kind"] for a in feed.get_json()["items"]]
+    assert kinds.count("audit_done") == 5
+    assert kinds.count("alert_raised") == 2
+    assert kinds.count("alert_cleared") == 1
+    assert kinds.count("levels_changed") == 2
+    assert kinds[0] == "audit_done"  # newest first: the aisle-9 audit
+    page = client.get(f"/v1/stores/{store}/activity", query_string={"limit": 3}, headers=auth(api_key)).get_json()
+    rest = client.get(f"/v1/stores/{store}/activity", query_string={"limit": 200, "cursor": page["next_cursor"]},
+                      headers=auth(api_key)).get_json()
+    assert len(page["items"]) + len(rest["items"]) == len(kinds)
 
 
 def test_store_and_section_errors(client, api_key, other_key):
@@ -67,6 +82,12 @@ def test_store_and_section_errors(client, api_key, other_key):
                          headers=auth(api_key)), 422, "invalid_critical")
     problem(client.patch(f"/v1/stores/{store}/sections/{made['id']}", data="x", headers=auth(api_key)), 415,
             "unsupported_media_type")
+    problem(client.get("/v1/stores/nope/stock", headers=auth(api_key)), 404, "store_not_found")
+    problem(client.get("/v1/stores/nope/activity", headers=auth(api_key)), 404, "store_not_found")
+    problem(client.get(f"/v1/stores/{store}/stock", query_string={"since": "yesterday"}, headers=auth(api_key)),
+            422, "invalid_since")
+    problem(client.get(f"/v1/stores/{store}/activity", query_string={"limit": 0}, headers=auth(api_key)),
+            422, "invalid_limit")
     # another tenant sees neither the store nor its sections
     problem(client.get(f"/v1/stores/{store}/sections", headers=auth(other_key)), 404, "store_not_found")
     assert client.get("/v1/stores", headers=auth(other_key)).get_json()["items"] == []
