@@ -195,6 +195,7 @@ class AuditSummary(BaseModel):
     facings: int | None = Field(description="summed over the photos, once finished")
     stock_status: Literal["ok", "low", "critical", "unknown"] | None = Field(
         description="against its section's levels (the store's section for this aisle); null without one")
+    compliance: Compliance | None = Field(description="against its section's planogram; null without one")
 
 
 class Progress(BaseModel):
@@ -514,6 +515,36 @@ class SectionLevels(BaseModel):
     target: int | None = Field(None, ge=0)
 
 
+class PlanogramRow(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    facings: int = Field(ge=0, le=1000, description="facings expected in this row")
+
+
+class Planogram(BaseModel):
+    """A section's expected layout: its shelf rows from the top."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    rows: list[PlanogramRow] = Field(min_length=1, max_length=50)
+    gaps_allowed: bool = Field(False, description="false: every gap found is a deviation")
+
+
+class Deviation(BaseModel):
+    kind: Literal["missing_facings", "extra_facings", "missing_row", "unexpected_row", "unexpected_gap"]
+    row: int
+    expected: int | None = None
+    found: int | None = None
+    photo: int | None = None
+    box: list[float] | None = None
+    missing: int | None = None
+
+
+class Compliance(BaseModel):
+    score: float = Field(ge=0, le=1, description="1 - facings off / facings expected")
+    deviations: list[Deviation]
+
+
 class SectionOut(BaseModel):
     id: str
     store_id: str
@@ -523,6 +554,7 @@ class SectionOut(BaseModel):
     target: int | None
     status: Literal["ok", "low", "critical", "unknown"]
     status_at: datetime | None
+    planogram: Planogram | None
 
 
 class SectionList(BaseModel):
@@ -547,6 +579,7 @@ class StockPoint(BaseModel):
     facings: int | None
     missing_facings: int | None = Field(description="facings missing in the audit's gaps")
     stock_status: Literal["ok", "low", "critical", "unknown"] | None
+    compliance: float | None = Field(description="the planogram compliance score, where there is a planogram")
 
 
 class StockHistory(BaseModel):

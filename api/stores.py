@@ -9,6 +9,7 @@ from api.contract import route
 from api.schemas import (
     ActivityList,
     ActivityQuery,
+    Planogram,
     SectionCreate,
     SectionLevels,
     SectionList,
@@ -63,6 +64,15 @@ def register(app: OpenAPI, services: Services) -> None:
         with transaction(services.factory) as session:
             section = stores.get_section(session, principal().tenant_id, path.store_id, path.section_id)
             return jsonify(stores.section_view(stores.set_levels(section, body.critical, body.target, session)))
+
+    @route(app, "put", "/v1/stores/<store_id>/sections/<section_id>/planogram", "admin", ok={200: SectionOut},
+           errors=(404, 422), consumes="application/json", tags=[STORES], summary="Set a section's planogram",
+           description="The expected layout; every finished audit of the section then gets a compliance score "
+                       "and its deviations.")
+    def put_planogram(path: SectionPath, body: Planogram) -> Response:
+        with transaction(services.factory) as session:
+            section = stores.get_section(session, principal().tenant_id, path.store_id, path.section_id)
+            return jsonify(stores.section_view(stores.set_planogram(section, body.model_dump())))
 
     @route(app, "get", "/v1/stores/<store_id>/stock", "read", ok={200: StockHistory}, errors=(404, 422),
            tags=[STORES], summary="Stock over time: facings, missing facings and status per finished audit")

@@ -86,6 +86,7 @@ class Audit(Base):
     facings: Mapped[int | None] = mapped_column(Integer)  # summed over its photos, when finished
     missing_facings: Mapped[int | None] = mapped_column(Integer)  # in its gaps, summed over its photos
     stock_status: Mapped[str | None] = mapped_column(String(16))  # against its section's levels
+    compliance: Mapped[dict | None] = mapped_column(JSONB)  # against its section's planogram
 
 
 class Job(Base):
@@ -305,6 +306,7 @@ class Section(Base):
     target: Mapped[int | None] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(16), default=StockStatus.UNKNOWN)
     status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    planogram: Mapped[dict | None] = mapped_column(JSONB)  # the expected layout (shared/planogram.py)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

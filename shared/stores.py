@@ -18,6 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from shared import planogram
 from shared.errors import Conflict, FieldProblem, Invalid, NotFound
 from shared.events import record_event
 from shared.models import Activity, Audit, Job, Result, Section, StockStatus, Store
@@ -99,6 +100,12 @@ def set_levels(section: Section, critical: int | None, target: int | None, sessi
     return section
 
 
+def set_planogram(section: Section, layout: dict | None) -> Section:
+    """The section's expected layout (validated by the gateway's schema); None removes it."""
+    section.planogram = layout
+    return section
+
+
 def list_sections(session: Session, tenant_id: str, store_id: str) -> list[Section]:
     get_store(session, tenant_id, store_id)
     return list(session.execute(select(Section).where(Section.tenant_id == tenant_id, Section.store_id == store_id)
@@ -142,6 +149,12 @@ def audit_finished(session: Session, audit_id: uuid.UUID) -> list[uuid.UUID]:
         return []
     status = status_of(audit.facings, section.critical, section.target)
     audit.stock_status = status
+    if section.planogram is not None:
+        analyses = session.execute(
+            select(Result.analytics).join(Job, Job.id == Result.job_id)
+            .where(Job.audit_id == audit_id, Result.model_version == Job.model_version).order_by(Job.position)
+        ).scalars()
+        audit.compliance = planogram.compliance(section.planogram, [a for a in analyses if a])
     record_activity(session, audit.tenant_id, audit.store_id, "audit_done", {**done, "stock_status": status})
     crossed = status == StockStatus.CRITICAL and section.status != StockStatus.CRITICAL
     if section.status == StockStatus.CRITICAL and status != StockStatus.CRITICAL:
@@ -165,7 +178,8 @@ def store_view(store: Store) -> dict:
 def section_view(section: Section) -> dict:
     return {"id": str(section.id), "store_id": section.store_id, "aisle": section.aisle, "name": section.name,
             "critical": section.critical, "target": section.target, "status": section.status,
-            "status_at": section.status_at.isoformat() if section.status_at else None}
+            "status_at": section.status_at.isoformat() if section.status_at else None,
+            "planogram": section.planogram}
 
 
 # --- history and activity ---------------------------------------------------------------------
@@ -199,5 +213,6 @@ def stock_history(session: Session, tenant_id: str, store_id: str, since: dateti
         query = query.where(Audit.aisle == aisle)
     rows = session.execute(query.order_by(Audit.finished_at).limit(limit)).scalars()
     return [{"audit_id": str(a.id), "at": a.finished_at.isoformat() if a.finished_at else None, "aisle": a.aisle,
-             "facings": a.facings, "missing_facings": a.missing_facings, "stock_status": a.stock_status}
+             "facings": a.facings, "missing_facings": a.missing_facings, "stock_status": a.stock_status,
+             "compliance": a.compliance["score"] if a.compliance else None}
             for a in rows]

@@ -152,6 +152,7 @@ def audit_summary(audit: Audit) -> dict:
         "finished_at": _iso(audit.finished_at),
         "facings": audit.facings,
         "stock_status": audit.stock_status,
+        "compliance": audit.compliance,
     }
 
 

@@ -30,6 +30,7 @@ SCOPED = [  # (method, path template) of every route that needs a key, with the 
     ("get", "/v1/stores/{store_id}/sections", "read"),
     ("patch", "/v1/stores/{store_id}/sections/{section_id}", "admin"),
     ("get", "/v1/stores/{store_id}/stock", "read"), ("get", "/v1/stores/{store_id}/activity", "read"),
+    ("put", "/v1/stores/{store_id}/sections/{section_id}/planogram", "admin"),
 ]
 
 

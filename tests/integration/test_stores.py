@@ -93,3 +93,31 @@ def test_store_and_section_errors(client, api_key, other_key):
     assert client.get("/v1/stores", headers=auth(other_key)).get_json()["items"] == []
     stores_listed = client.get("/v1/stores", headers=auth(api_key)).get_json()["items"]
     assert store in {s["id"] for s in stores_listed}
+
+
+def test_planogram_compliance_of_a_finished_audit(client, api_key, worker):
+    store = f"st-{uuid.uuid4().hex[:6]}"
+    client.post("/v1/stores", json={"id": store}, headers=auth(api_key))
+    section = client.post(f"/v1/stores/{store}/sections", json={"aisle": "3"}, headers=auth(api_key)).get_json()
+    first = audit_done(client, api_key, store, "3")
+    job = client.get(f"/v1/jobs/{first['jobs'][0]['id']}", headers=auth(api_key)).get_json()
+    rows = [r["facings"] for r in job["analytics"]["rows"]]
+    planned = {"rows": [{"facings": n} for n in rows], "gaps_allowed": True}  # exactly what the shelf holds
+    put = client.put(f"/v1/stores/{store}/sections/{section['id']}/planogram", json=planned, headers=auth(api_key))
+    assert put.status_code == 200
+    assert put.get_json()["planogram"] == planned
+    assert audit_done(client, api_key, store, "3")["compliance"] == {"score": 1.0, "deviations": []}
+    short = {"rows": [{"facings": rows[0] + 5}, *[{"facings": n} for n in rows[1:]]], "gaps_allowed": True}
+    client.put(f"/v1/stores/{store}/sections/{section['id']}/planogram", json=short, headers=auth(api_key))
+    result = audit_done(client, api_key, store, "3")["compliance"]
+    assert result["deviations"] == [{"kind": "missing_facings", "row": 0, "expected": rows[0] + 5,
+                                     "found": rows[0]}]
+    assert result["score"] == round(1 - 5 / (sum(rows) + 5), 4)
+    points = client.get(f"/v1/stores/{store}/stock", headers=auth(api_key)).get_json()["items"]
+    assert [p["compliance"] for p in points] == [None, 1.0, result["score"]]
+    problem(client.put(f"/v1/stores/{store}/sections/{section['id']}/planogram", json={"rows": []},
+                       headers=auth(api_key)), 422, "invalid_rows")
+    problem(client.put(f"/v1/stores/{store}/sections/{uuid.uuid4()}/planogram", json=planned,
+                       headers=auth(api_key)), 404, "section_not_found")
+    problem(client.put(f"/v1/stores/{store}/sections/{section['id']}/planogram", data="x",
+                       headers=auth(api_key)), 415, "unsupported_media_type")
