@@ -117,7 +117,7 @@ restore:  ## bring removed models back from git, SHA-256 checked (NAME="shelfwat
 	@test -n "$(NAME)" || { echo 'usage: make restore NAME="shelfwatch-v6-int8 shelfwatch-v6" (names: models/registry.json)'; exit 2; }
 	$(BIN)/python -m devtools.restore $(NAME)
 
-openapi: $(VENV)/.installed-demo  ## write docs/openapi.json and the README's API tables from the code
+openapi: $(VENV)/.installed-demo  ## write docs/openapi.json and docs/api.md's tables from the code
 	$(BIN)/shelfwatch-dev openapi
 
 clean:  ## remove build output and the local stack's state (not the models)

@@ -3,7 +3,7 @@
     shelfwatch-dev services up|down   find or start Postgres, Redis and S3 on loopback
     shelfwatch-dev demo [--once]      the whole farm on the bundled sample photos
     shelfwatch-dev bench [--quick]    engine and farm benchmarks against Ultralytics and OpenVINO
-    shelfwatch-dev openapi            write docs/openapi.json and the README's API tables
+    shelfwatch-dev openapi            write docs/openapi.json and docs/api.md's tables
     shelfwatch-dev webhooks listen    a local webhook receiver that verifies and prints events
 """
 
@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--load", type=int, default=0, help="then submit this many more audits, one a second")
     p.set_defaults(func=cmd_demo)
 
-    p = sub.add_parser("openapi", help="write docs/openapi.json and the README's API tables")
+    p = sub.add_parser("openapi", help="write docs/openapi.json and docs/api.md's tables")
     p.add_argument("--out", type=Path, default=Path("docs/openapi.json"))
     p.set_defaults(func=cmd_openapi)
 

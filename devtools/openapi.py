@@ -2,7 +2,7 @@
 
 * ``docs/openapi.json``: the OpenAPI 3.1 document, rendered from the code (the routes'
   declared schemas) with placeholder settings; building the app connects to nothing.
-* the README's route and error tables, between ``<!-- api:start -->`` and
+* the route and error tables of ``docs/api.md``, between ``<!-- api:start -->`` and
   ``<!-- api:end -->``, generated from that document and ``api.problems.ERROR_CODES``.
 
 Tests keep both equal to what the code renders, so neither can drift from the gateway.
@@ -34,7 +34,7 @@ def render() -> str:
 
 
 def readme_tables(doc: dict[str, Any]) -> str:
-    """The README's route table and error table, in Markdown."""
+    """The API reference's route table and error table, in Markdown."""
     lines = [START, "", "| method | path | scope | what | answers |", "| --- | --- | --- | --- | --- |"]
     for path, item in doc["paths"].items():
         for method, op in item.items():
@@ -51,11 +51,11 @@ def readme_tables(doc: dict[str, Any]) -> str:
 def with_tables(readme: str, doc: dict[str, Any]) -> str:
     pattern = re.compile(re.escape(START) + ".*?" + re.escape(END), re.S)
     if not pattern.search(readme):
-        raise ValueError(f"the README has no {START} … {END} block")
+        raise ValueError(f"the API reference has no {START} … {END} block")
     return pattern.sub(lambda _: readme_tables(doc), readme)
 
 
-def write(out: Path = Path("docs/openapi.json"), readme: Path = Path("README.md")) -> list[Path]:
+def write(out: Path = Path("docs/openapi.json"), readme: Path = Path("docs/api.md")) -> list[Path]:
     out.write_text(render())
     readme.write_text(with_tables(readme.read_text(), document()))
     return [out, readme]
