@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from devtools import procs, prometheus, stack
-from devtools.listen import Listener
+from devtools.listen import Listener, print_event
 from ops.client import Client, audit_table, print_progress
 
 
@@ -49,7 +49,7 @@ def run(once: bool, port: int, samples: Path = Path("samples"), load: int = 0) -
             "shelfwatch-worker": [f"127.0.0.1:{audits_metrics}", f"127.0.0.1:{webhooks_metrics}"]})
         children.append(prom)
         print(f"Prometheus at {prom_url} (scraping every 2 s, alert rules loaded)")
-    listener = Listener(secret="").start()
+    listener = Listener(secret="", on_event=lambda *_: None).start()  # shown after the table, not amid it
     try:
         procs.wait_ready(api, children)
         photos = sorted(samples.glob("*.jpg"))
@@ -95,6 +95,13 @@ def show_delivery(client: Client, webhook_id: str, listener: Listener, timeout: 
     if not listener.events:
         print(f"no webhook event arrived within {timeout:.0f} s (see .shelfwatch/webhooks.log)")
         return
+    for event in listener.events:
+        print_event(event, verified=True)  # the listener keeps only events whose signature verified
+    while time.monotonic() < deadline:  # the worker logs the attempt once the receiver has answered
+        items = client.get(f"/v1/webhooks/{webhook_id}/deliveries")["items"]
+        if items and all(d["status"] != "pending" for d in items):
+            break
+        time.sleep(0.1)
     for d in client.get(f"/v1/webhooks/{webhook_id}/deliveries")["items"]:
         tries = ", ".join(f"HTTP {a['status_code']} in {a['latency_ms']:.0f} ms" for a in d["log"])
         print(f"delivery {d['id'][:8]} of event {d['event_id'][:8]}: {d['status']} after {d['attempts']} "
