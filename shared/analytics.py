@@ -129,6 +129,8 @@ def gaps(boxes: np.ndarray, row_of: list[int], min_gap: float = 0.8, end_gap: fl
     for r, (_, y1, _, y2) in enumerate(extents):
         members = sorted((i for i, k in enumerate(row_of) if k == r), key=lambda i: boxes[i, 0])
         w = float(np.median([boxes[i, 2] - boxes[i, 0] for i in members]))
+        if w <= 0:  # degenerate boxes (clipped to a line at the photo's edge): no width to measure by
+            continue
         covered = shelf[0]  # how far from the left the row is filled (boxes may overlap)
         spans = [(float(boxes[i, 0]), float(boxes[i, 2])) for i in members] + [(shelf[1], shelf[1])]
         for k, (left, right) in enumerate(spans):

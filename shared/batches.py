@@ -178,13 +178,21 @@ def insert_result(session: Session, job_id: uuid.UUID, tenant_id: str, version: 
 
 
 def analyse_photo(photo: bytes, found: list[Found]) -> dict | None:
-    """Shelf analytics of one photo; its colours from a reduced decode (histograms need no detail)."""
+    """Shelf analytics of one photo; its colours from a reduced decode (histograms need no detail).
+
+    Never fails the job: the counts stand on their own, so an analytics bug costs the
+    analytics (None, logged), not the photo's result.
+    """
     boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
     try:
-        small = decode(photo, target_size=320)
-    except PhotoError:
-        return analytics.analyse(boxes)
-    return analytics.analyse(boxes, small.image, 1.0 / small.scale_to_original)
+        try:
+            small = decode(photo, target_size=320)
+        except PhotoError:
+            return analytics.analyse(boxes)
+        return analytics.analyse(boxes, small.image, 1.0 / small.scale_to_original)
+    except Exception:  # noqa: BLE001 - see above
+        log.exception("shelf analytics failed on a photo of %d detections", len(boxes))
+        return None
 
 
 def _is_permanent(exc: Exception) -> bool:

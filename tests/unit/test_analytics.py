@@ -112,3 +112,10 @@ def test_the_generator_knows_its_gaps_and_skus():
     assert len(skus) == len(boxes)
     assert gaps.shape[1] == 4
     assert len(gaps) >= 1  # this shelf has gaps
+
+
+def test_degenerate_boxes_do_not_break_the_analysis():
+    boxes = np.array([[10, 10, 10, 60], [10, 10, 10, 60], [10, 10, 10, 60]], np.float32)  # zero width
+    result = analytics.analyse(boxes)
+    assert result["facings"] == 3
+    assert result["gaps"] == []
