@@ -190,7 +190,7 @@ def analyse_photo(photo: bytes, found: list[Found]) -> dict | None:
         except PhotoError:
             return analytics.analyse(boxes)
         return analytics.analyse(boxes, small.image, 1.0 / small.scale_to_original)
-    except Exception:  # noqa: BLE001 - see above
+    except Exception:
         log.exception("shelf analytics failed on a photo of %d detections", len(boxes))
         return None
 
