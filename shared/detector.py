@@ -202,6 +202,8 @@ class Detector:
             y1 = float(np.clip((y - py) * k, 0, decoded.height))
             x2 = float(np.clip((x + w - px) * k, 0, decoded.width))
             y2 = float(np.clip((y + h - py) * k, 0, decoded.height))
+            if x2 - x1 < 0.5 or y2 - y1 < 0.5:
+                continue  # a box in the letterbox padding clips to nothing: not a product facing
             c = int(cls[i])
             out.append(Detection(c, self.classes[c], float(conf[i]), (x1, y1, x2, y2)))
         return out

@@ -122,3 +122,22 @@ def test_the_rule_rounds_to_the_stride_and_is_off_for_older_cards():
     assert det.zoom_size(big, (decoded, 0.3, 0, 0)) is None  # 60 input pixels: not a close-up
     unsure = [Detection(0, "product", 0.1, big[0].box)]
     assert det.zoom_size(unsure, (decoded, 1.0, 0, 0)) is None  # below the card's threshold: not counted
+
+
+def test_a_box_in_the_letterbox_padding_is_dropped():
+    # a 100 x 50 photo letterboxed into 64 x 64 at r = 0.64: 16 px of padding above and below it
+    det = Detector(MODEL)
+    decoded = Decoded(np.zeros((50, 100, 3), np.uint8), 100, 50, 1.0)
+    meta = (decoded, 0.64, 0, 16)
+    raw = np.zeros((4 + len(det.classes), 3), np.float32)
+    raw[:4, 0] = (20, 32, 10, 20)   # centre x, y, w, h in input pixels: on the photo
+    raw[:4, 1] = (50, 6, 10, 8)     # wholly in the top padding (y 2..10): clips to zero height
+    raw[:4, 2] = (40, 32, 10, 20)   # a second product, away from the first
+    raw[4, :] = 0.9
+    found = det.postprocess(raw, meta)
+    assert len(found) == 2
+    for d in found:
+        x1, y1, x2, y2 = d.box
+        assert x2 - x1 >= 0.5
+        assert y2 - y1 >= 0.5
+    assert sorted(round(d.box[0]) for d in found) == [23, 55]  # (20 - 5) / 0.64, (40 - 5) / 0.64
