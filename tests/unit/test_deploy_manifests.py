@@ -274,6 +274,53 @@ def test_every_deployment_has_an_egress_policy_of_its_own():
         assert any(_selects(p["spec"]["podSelector"], labels) for p in policies), d["metadata"]["name"]
 
 
+def _ingress_ports(labels: dict[str, str]) -> set[int]:
+    """TCP ports any NetworkPolicy lets into a pod with these labels."""
+    ports: set[int] = set()
+    for p in _of_kind("NetworkPolicy"):
+        if "Ingress" in p["spec"].get("policyTypes", []) and p["spec"]["podSelector"] \
+                and _selects(p["spec"]["podSelector"], labels):
+            ports |= {int(port["port"]) for rule in p["spec"].get("ingress", []) for port in rule.get("ports", [])}
+    return ports
+
+
+@pytest.mark.parametrize("queue", sorted(POOLS))
+def test_each_pools_metrics_are_served_scraped_and_let_through(queue: str):
+    # the worker alerts select job shelfwatch-worker: a pool whose port is unset, undeclared,
+    # not selected by the PodMonitor or blocked by default-deny is invisible to them
+    d = _workers()[queue]
+    container = _container(d)
+    env = {e["name"]: e.get("value") for e in container.get("env", [])}
+    port = env.get("WORKER_METRICS_PORT")
+    if port is None:
+        port = next(cm["data"]["WORKER_METRICS_PORT"] for cm in _of_kind("ConfigMap")
+                    if "WORKER_METRICS_PORT" in cm.get("data", {}))
+    assert int(port) > 0, "WORKER_METRICS_PORT 0 serves no metrics"
+    declared = {p["name"]: p["containerPort"] for p in container.get("ports", [])}
+    assert declared.get("metrics") == int(port)
+    labels = d["spec"]["template"]["metadata"]["labels"]
+    monitors = [m for m in _of_kind("PodMonitor") if _selects(m["spec"]["selector"], labels)]
+    assert len(monitors) == 1, "exactly one PodMonitor scrapes the pool"
+    endpoint, = [e for e in monitors[0]["spec"]["podMetricsEndpoints"] if e["port"] == "metrics"]
+    assert endpoint["path"] == "/metrics"
+    assert {"targetLabel": "job", "replacement": "shelfwatch-worker"} in endpoint["relabelings"]
+    assert int(port) in _ingress_ports(labels)
+
+
+def test_the_worker_job_name_is_the_one_the_alerts_use():
+    rules = (ROOT / "deploy" / "prometheus" / "rules.yml").read_text()
+    assert 'job="shelfwatch-worker"' in rules
+
+
+def test_only_the_gateway_and_the_pools_metrics_accept_connections():
+    for d in _of_kind("Deployment") + _of_kind("Job") + _of_kind("CronJob"):
+        template = d["spec"]["jobTemplate"]["spec"]["template"] if d["kind"] == "CronJob" else d["spec"]["template"]
+        name = d["metadata"]["name"]
+        pool = d["kind"] == "Deployment" and _queue_of(d) is not None
+        allowed = {8000} if name == "shelfwatch-api" else {9101} if pool else set()
+        assert _ingress_ports(template["metadata"]["labels"]) == allowed, name
+
+
 # --- rendering (only where kubectl is installed) --------------------------------------
 
 
