@@ -143,17 +143,24 @@ def attempt(factory: sessionmaker[Session], settings: Settings, delivery_id: str
 
 
 def due(factory: sessionmaker[Session], limit: int = 500, requeue_after_s: float = 60) -> list[str]:
-    """Deliveries to send now, marked enqueued (a mark older than ``requeue_after_s`` is lost)."""
+    """Deliveries to send now, marked enqueued.
+
+    Due and not held: never enqueued, enqueued over ``requeue_after_s`` ago (the message
+    was lost), or claimed by an attempt whose lease ran out (its worker died mid-request;
+    a finished attempt clears the lease). The mark clears that lapsed lease, so the
+    delivery is enqueued once, not on every tick until a worker takes it.
+    """
     now = datetime.now(UTC)
     with factory() as session, session.begin():
         ids = list(session.execute(
             select(Delivery.id).where(
                 Delivery.status == DeliveryStatus.PENDING, Delivery.next_attempt_at <= now,
                 or_(Delivery.locked_until.is_(None), Delivery.locked_until < now),
-                or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < now - timedelta(seconds=requeue_after_s)))
+                or_(Delivery.enqueued_at.is_(None), Delivery.enqueued_at < now - timedelta(seconds=requeue_after_s),
+                    Delivery.locked_until < now))
             .order_by(Delivery.next_attempt_at).limit(limit).with_for_update(skip_locked=True)).scalars())
         if ids:
-            session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(enqueued_at=now))
+            session.execute(update(Delivery).where(Delivery.id.in_(ids)).values(enqueued_at=now, locked_until=None))
     return [str(i) for i in ids]
 
 
