@@ -37,15 +37,20 @@ def _levels(critical: int | None, target: int | None) -> list[FieldProblem]:
     return problems
 
 
+def _insert(session: Session, row: Store | Section, conflict: Conflict) -> None:
+    """Add ``row`` now, in a savepoint: a unique key taken already is ``conflict``, not a failed transaction."""
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError as exc:
+        raise conflict from exc
+
+
 def create_store(session: Session, tenant_id: str, store_id: str, name: str | None = None) -> Store:
     if not _ID.fullmatch(store_id):
         raise Invalid.one("id", "invalid_id", "id: 1-64 letters, digits, '.', '_' or '-' (the audits' store_id)")
     store = Store(tenant_id=tenant_id, id=store_id, name=name, created_at=datetime.now(UTC))
-    try:
-        with session.begin_nested():
-            session.add(store)
-    except IntegrityError as exc:
-        raise Conflict("store_exists", f"store {store_id} exists already") from exc
+    _insert(session, store, Conflict("store_exists", f"store {store_id} exists already"))
     return store
 
 
@@ -68,11 +73,7 @@ def add_section(session: Session, tenant_id: str, store_id: str, aisle: str, nam
         raise Invalid(problems)
     section = Section(id=uuid.uuid4(), tenant_id=tenant_id, store_id=store_id, aisle=aisle, name=name,
                       critical=critical, target=target, status=StockStatus.UNKNOWN, created_at=datetime.now(UTC))
-    try:
-        with session.begin_nested():
-            session.add(section)
-    except IntegrityError as exc:
-        raise Conflict("section_exists", f"store {store_id} has a section for aisle {aisle} already") from exc
+    _insert(session, section, Conflict("section_exists", f"store {store_id} has a section for aisle {aisle} already"))
     return section
 
 
