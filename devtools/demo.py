@@ -37,16 +37,19 @@ def run(once: bool, port: int, samples: Path = Path("samples"), load: int = 0) -
     api = f"http://127.0.0.1:{port}"
     env = {**os.environ, **local.env(), "LOG_FORMAT": "text"}  # a person reads these logs
     logs = stack.STATE_DIR
-    audits_metrics, webhooks_metrics = stack.free_port(), stack.free_port()
+    metrics = {"audits": stack.free_port(), "rescans": stack.free_port(), "webhooks": stack.free_port()}
     children = [procs.spawn(["api", "--port", str(port)], env, logs / "api.log"),
-                procs.spawn(["worker", "--metrics-port", str(audits_metrics)], env, logs / "worker.log"),
+                procs.spawn(["worker", "--metrics-port", str(metrics["audits"])], env, logs / "worker.log"),
+                # one process: `shelfwatch rescan start` works on the demo without taking the audits' CPU
+                procs.spawn(["worker", "--queues", "rescans", "--concurrency", "1",
+                             "--metrics-port", str(metrics["rescans"])], env, logs / "rescans.log"),
                 procs.spawn(["worker", "--queues", "webhooks", "--pool", "threads", "--concurrency", "4",
-                             "--metrics-port", str(webhooks_metrics)], env, logs / "webhooks.log"),
+                             "--metrics-port", str(metrics["webhooks"])], env, logs / "webhooks.log"),
                 procs.spawn(["beat"], env, logs / "beat.log")]
-    if prometheus.available():  # Debian's package: scrape the gateway and both pools, rules loaded
+    if prometheus.available():  # Debian's package: scrape the gateway and the three pools, rules loaded
         prom, prom_url = prometheus.start(logs / "prometheus", {
             "shelfwatch-api": [f"127.0.0.1:{port}"],
-            "shelfwatch-worker": [f"127.0.0.1:{audits_metrics}", f"127.0.0.1:{webhooks_metrics}"]})
+            "shelfwatch-worker": [f"127.0.0.1:{p}" for p in metrics.values()]})
         children.append(prom)
         print(f"Prometheus at {prom_url} (scraping every 2 s, alert rules loaded)")
     listener = Listener(secret="", on_event=lambda *_: None).start()  # shown after the table, not amid it
