@@ -18,7 +18,7 @@ from flask import Response, g, request
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.exceptions import HTTPException
 
-from api import audits, keys, meta, problems, rescans, stores, webhooks
+from api import audits, keys, meta, models, problems, rescans, reviews, stores, webhooks
 from api.schemas import Problem
 from api.services import Services
 from shared import logs
@@ -114,5 +114,7 @@ def create_app(settings: Settings) -> OpenAPI:
     webhooks.register(app, services)
     rescans.register(app, services)
     stores.register(app, services)
+    reviews.register(app, services)
+    models.register(app, services)
     meta.register(app, services)
     return app

@@ -1,4 +1,4 @@
-"""Audit and job routes: submit, poll, list, the annotated photo."""
+"""Audit and job routes: submit, poll, list, the photo and the annotated photo."""
 
 from __future__ import annotations
 
@@ -19,12 +19,15 @@ from api.schemas import (
     JobOut,
     JobPath,
     JobQuery,
+    PhotoQuery,
+    RecentJobList,
+    RecentJobsQuery,
     SubmitForm,
     SubmitHeaders,
 )
 from api.services import Services, principal
 from shared import views
-from shared.annotate import annotated_jpeg
+from shared.annotate import annotated_jpeg, jpeg, scaled
 from shared.audits import expected_wait_s, submit_audit
 from shared.celery_app import enqueue
 from shared.errors import Conflict, Unavailable
@@ -37,6 +40,10 @@ JOBS = Tag(name="jobs", description="one photo's result")
 _RETRY = {"description": "seconds until the next poll is worth making", "schema": {"type": "integer"}}
 JPEG = {"description": "the photo (at most 1600 px on its long side) with its boxes drawn",
         "content": {"image/jpeg": {}}}  # OpenAPI 3.1: binary content has no schema
+PHOTO = {"description": "the photo as a JPEG, upright (EXIF rotation applied), without its metadata, at most "
+                        "`max_side` (default 1600) px on its long side; boxes scale by `width / photo.width`",
+         "content": {"image/jpeg": {}},
+         "headers": {"Cache-Control": {"description": "a job's photo never changes", "schema": {"type": "string"}}}}
 
 
 class WaitHint:
@@ -141,3 +148,23 @@ def register(app: OpenAPI, services: Services) -> None:
         boxes = [tuple(d["box"]) for d in job.get("detections", [])]
         gaps = [tuple(g["box"]) for g in (job.get("analytics") or {}).get("gaps", [])]
         return Response(annotated_jpeg(services.store.get(photo_key), boxes, gaps=gaps), mimetype="image/jpeg")
+
+    @route(app, "get", "/v1/jobs", "read", ok={200: RecentJobList}, errors=(422,), tags=[JOBS],
+           summary="Recent jobs, newest first: status, counts and timings",
+           description="Each with its audit's store and aisle; pages through `cursor`.")
+    def recent_jobs(query: RecentJobsQuery) -> Response:
+        with services.factory() as session:
+            items, cursor = views.recent_jobs(session, principal().tenant_id, status=query.status,
+                                              store_id=query.store_id, limit=query.limit, cursor=query.cursor)
+        return jsonify({"items": items, "next_cursor": cursor})
+
+    @route(app, "get", "/v1/jobs/<job_id>/photo", "read", ok={200: PHOTO}, errors=(404, 422), tags=[JOBS],
+           summary="The photo of a job (a thumbnail with `max_side`)")
+    def photo(path: JobPath, query: PhotoQuery) -> Response:
+        with services.factory() as session:
+            photo_key = views.get_job(session, principal().tenant_id, path.job_id).photo_key
+        image, _ = scaled(services.store.get(photo_key), query.max_side or 1600)
+        resp = Response(jpeg(image, quality=80 if query.max_side and query.max_side <= 400 else 85),
+                        mimetype="image/jpeg")
+        resp.headers["Cache-Control"] = "private, max-age=86400, immutable"
+        return resp

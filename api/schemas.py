@@ -179,6 +179,8 @@ class JobOut(BaseModel):
     detections: list[DetectionOut] | None = Field(None, description="only on GET /v1/jobs/{id}")
     analytics: Analytics | None = Field(None, description="only on GET /v1/jobs/{id}")
     analytics_summary: AnalyticsSummary | None = Field(None, description="in an audit's job list")
+    store_id: str | None = Field(None, description="in the recent-jobs list")
+    aisle: str | None = Field(None, description="in the recent-jobs list")
 
 
 AuditStatusName = Literal["queued", "running", "done", "partial", "failed"]
@@ -624,3 +626,86 @@ def _same(literal: object, values: tuple[str, ...]) -> None:
 _same(Scope, SCOPES)
 _same(AuditStatusName, AuditStatus.ALL)
 _same(Literal["fast", "accurate"], MODES)
+
+
+# --- recent jobs, photos, reviews, models ------------------------------------------------------
+
+class RecentJobsQuery(BaseModel):
+    status: Literal["queued", "running", "done", "failed"] | None = None
+    store_id: str | None = Field(None, max_length=64)
+    limit: int = Field(50, ge=1, le=MAX_PAGE)
+    cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page")
+
+
+class RecentJobList(BaseModel):
+    items: list[JobOut]
+    next_cursor: str | None = Field(description="null on the last page")
+
+
+class PhotoQuery(BaseModel):
+    max_side: int | None = Field(None, ge=32, le=4096, description="a JPEG at most this many px on its long side "
+                                                                  "(a thumbnail); default: the stored photo as sent")
+
+
+class ReviewBox(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    class_: str = Field("product", alias="class", min_length=1, max_length=64)
+    box: list[float] = Field(min_length=4, max_length=4, description="x1, y1, x2, y2 in the photo's pixels")
+
+
+class ReviewIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    boxes: list[ReviewBox] = Field(max_length=2000, description="every product on the photo, as the person sees "
+                                                                "it (an empty list: none)")
+    model_version: str | None = Field(None, max_length=64, description="the result corrected; default: the served "
+                                                                       "one")
+
+
+class ReviewChanges(BaseModel):
+    kept: int
+    moved: int
+    added: int
+    removed: int
+
+
+class ReviewOut(BaseModel):
+    job_id: str
+    revision: int = Field(description="1 for the first save, then +1 per save")
+    model_version: str | None
+    boxes: list[ReviewBox]
+    changes: ReviewChanges = Field(description="what the person did to the model's boxes")
+    reviewed_by: str = Field(description="the prefix of the key that saved it")
+    reviewed_at: datetime
+
+
+class ModelMetrics(BaseModel):
+    map50: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    count_error: float | None = None
+    photos: int | None = None
+
+
+class ModelVersion(BaseModel):
+    version: str
+    serving: list[str] = Field(description="the modes it serves now")
+    created_at: str | None
+    precision: str | None = Field(None, description="int8 or fp32")
+    classes: list[str]
+    input_size: int | None
+    conf_threshold: float | None
+    size_bytes: int | None
+    latency_ms_1thread: float | None
+    metrics: ModelMetrics | None = Field(None, description="its card's figures on the synthetic validation set")
+
+
+class ModeOut(BaseModel):
+    version: str
+    input_size: int | None
+
+
+class ModelList(BaseModel):
+    modes: dict[str, ModeOut]
+    items: list[ModelVersion]

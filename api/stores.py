@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 from flask import Response, jsonify
 from flask_openapi3 import OpenAPI, Tag
 
@@ -24,8 +26,10 @@ from api.schemas import (
 )
 from api.services import Services, principal
 from shared import stores
+from shared.celery_app import enqueue_deliveries
 from shared.db import transaction
 
+log = logging.getLogger("shelfwatch.api")
 STORES = Tag(name="stores", description="stores, their sections and stock levels")
 
 
@@ -59,11 +63,20 @@ def register(app: OpenAPI, services: Services) -> None:
                                       stores.list_sections(session, principal().tenant_id, path.store_id)]})
 
     @route(app, "patch", "/v1/stores/<store_id>/sections/<section_id>", "admin", ok={200: SectionOut},
-           errors=(404, 422), consumes="application/json", tags=[STORES], summary="Change a section's stock levels")
+           errors=(404, 422), consumes="application/json", tags=[STORES], summary="Change a section's stock levels",
+           description="The section's status is judged again at once against its newest finished audit "
+                       "(an alert raised or cleared, `stock.low` sent, as after an audit).")
     def set_levels(path: SectionPath, body: SectionLevels) -> Response:
         with transaction(services.factory) as session:
             section = stores.get_section(session, principal().tenant_id, path.store_id, path.section_id)
-            return jsonify(stores.section_view(stores.set_levels(section, body.critical, body.target, session)))
+            stores.set_levels(section, body.critical, body.target, session)
+            deliveries = stores.rejudge(session, section)  # the status against the newest audit, new levels
+            view = stores.section_view(section)
+        try:  # after the commit; a delivery the broker missed is sent by beat's dispatcher
+            enqueue_deliveries(services.celery, [str(d) for d in deliveries])
+        except Exception:  # noqa: BLE001 - the change is made; the webhook is late, not lost
+            log.warning("stock.low deliveries %s not enqueued; the dispatcher will send them", deliveries)
+        return jsonify(view)
 
     @route(app, "put", "/v1/stores/<store_id>/sections/<section_id>/planogram", "admin", ok={200: SectionOut},
            errors=(404, 422), consumes="application/json", tags=[STORES], summary="Set a section's planogram",

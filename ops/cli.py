@@ -6,6 +6,7 @@
     shelfwatch models list|publish|serve  the model registry: what serves each mode, in the bucket
     shelfwatch rescan start|watch|diff…   re-scan stored photos with a model version
     shelfwatch stores create|list|section|sections   stores, sections, stock levels
+    shelfwatch labels export --since D DIR   reviewed photos as a YOLO dataset (make train DATA=DIR)
     shelfwatch requeue                 re-enqueue jobs the broker lost (safe to repeat)
     shelfwatch submit PHOTO...         send an audit through the HTTP API and wait for it
     shelfwatch detect PHOTO...         run the detector on local photos, no farm
@@ -140,6 +141,12 @@ def cmd_stores(args: argparse.Namespace, s: Settings) -> int:
     return stores.run(args, s)
 
 
+def cmd_labels(args: argparse.Namespace, s: Settings) -> int:
+    from ops import labels
+
+    return labels.run(args, s)
+
+
 def cmd_rescan(args: argparse.Namespace, s: Settings) -> int:
     from ops import rescan
 
@@ -221,6 +228,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("rescan", help="re-scan stored photos with a model version: start, watch, pause, diff…")
     rescan.add_arguments(p)
     p.set_defaults(func=cmd_rescan)
+
+    from ops import labels
+
+    p = sub.add_parser("labels", help="export people's reviews of photos as a YOLO dataset (make train DATA=DIR)")
+    labels.add_arguments(p)
+    p.set_defaults(func=cmd_labels)
     return ap
 
 

@@ -1,4 +1,5 @@
-"""Boxes drawn on a photo: the gateway's ``annotated.jpg`` and ``shelfwatch detect --annotate``.
+"""Photos for people: the gateway's ``annotated.jpg`` and ``photo`` (no metadata, at most
+``max_side``), and ``shelfwatch detect --annotate``.
 
 A 12 MP phone photo is not decoded at full size to draw boxes on it: JPEGs are decoded by
 libjpeg at 1/2-1/8 scale down to about ``max_side`` pixels (see ``imaging.decode``) and
@@ -29,10 +30,9 @@ def draw(image: np.ndarray, boxes: Iterable[tuple[float, float, float, float]], 
     return image
 
 
-def annotated_jpeg(photo: bytes, boxes: Iterable[tuple[float, float, float, float]], max_side: int = 1600,
-                   quality: int = 85, gaps: Iterable[tuple[float, float, float, float]] = ()) -> bytes:
-    """The photo, at most about ``max_side`` on its long side, with the boxes (green) and the
-    out-of-stock gaps (red) drawn; JPEG bytes."""
+def scaled(photo: bytes, max_side: int) -> tuple[np.ndarray, float]:
+    """The photo decoded (EXIF rotation applied) at most about ``max_side`` on its long side,
+    and the factor from original-photo pixels to these."""
     decoded = decode(photo, target_size=max_side)
     image = decoded.image
     long_side = max(image.shape[:2])
@@ -40,9 +40,20 @@ def annotated_jpeg(photo: bytes, boxes: Iterable[tuple[float, float, float, floa
         r = max_side / long_side
         image = cv2.resize(image, (round(image.shape[1] * r), round(image.shape[0] * r)),
                            interpolation=cv2.INTER_AREA)
-    scale = image.shape[1] / decoded.width
-    draw(image, gaps, scale, RED)
-    ok, buf = cv2.imencode(".jpg", draw(image, boxes, scale), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    return image, image.shape[1] / decoded.width
+
+
+def jpeg(image: np.ndarray, quality: int = 85) -> bytes:
+    ok, buf = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
-        raise RuntimeError("OpenCV could not encode the annotated photo")
+        raise RuntimeError("OpenCV could not encode the photo")
     return buf.tobytes()
+
+
+def annotated_jpeg(photo: bytes, boxes: Iterable[tuple[float, float, float, float]], max_side: int = 1600,
+                   quality: int = 85, gaps: Iterable[tuple[float, float, float, float]] = ()) -> bytes:
+    """The photo, at most about ``max_side`` on its long side, with the boxes (green) and the
+    out-of-stock gaps (red) drawn; JPEG bytes."""
+    image, scale = scaled(photo, max_side)
+    draw(image, gaps, scale, RED)
+    return jpeg(draw(image, boxes, scale), quality)

@@ -320,3 +320,19 @@ class Activity(Base):
     kind: Mapped[str] = mapped_column(String(32))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     detail: Mapped[dict] = mapped_column(JSONB)
+
+
+class Review(Base):
+    """A person's corrections of one job's detections; every save is a new revision."""
+
+    __tablename__ = "reviews"
+    __table_args__ = (UniqueConstraint("job_id", "revision"),)
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(String(64))
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("jobs.id"))
+    revision: Mapped[int] = mapped_column(Integer)
+    model_version: Mapped[str | None] = mapped_column(String(64))
+    boxes: Mapped[list] = mapped_column(JSONB)
+    changes: Mapped[dict] = mapped_column(JSONB)
+    reviewed_by: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

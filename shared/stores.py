@@ -157,19 +157,39 @@ def audit_finished(session: Session, audit_id: uuid.UUID) -> list[uuid.UUID]:
         ).scalars()
         audit.compliance = planogram.compliance(section.planogram, [a for a in analyses if a])
     record_activity(session, audit.tenant_id, audit.store_id, "audit_done", {**done, "stock_status": status})
+    return _move_status(session, section, status, audit)
+
+
+def _move_status(session: Session, section: Section, status: str, audit: Audit) -> list[uuid.UUID]:
+    """The section's status becomes ``status`` (judged on ``audit``): alert raised on entering
+    critical (with ``stock.low``), cleared on leaving it. Returns the webhook deliveries made."""
     crossed = status == StockStatus.CRITICAL and section.status != StockStatus.CRITICAL
     if section.status == StockStatus.CRITICAL and status != StockStatus.CRITICAL:
-        record_activity(session, audit.tenant_id, audit.store_id, "alert_cleared",
+        record_activity(session, section.tenant_id, section.store_id, "alert_cleared",
                         {"section_id": str(section.id), "aisle": section.aisle, "status": status})
     if status != section.status:
         section.status, section.status_at = status, datetime.now(UTC)
     if not crossed:
         return []
-    record_activity(session, audit.tenant_id, audit.store_id, "alert_raised",
+    record_activity(session, section.tenant_id, section.store_id, "alert_raised",
                     {"section_id": str(section.id), "aisle": section.aisle, "facings": audit.facings,
                      "critical": section.critical})
     data = {"section": section_view(section), "audit_id": str(audit.id), "facings": audit.facings}
-    return record_event(session, audit.tenant_id, "stock.low", data).deliveries
+    return record_event(session, section.tenant_id, "stock.low", data).deliveries
+
+
+def rejudge(session: Session, section: Section) -> list[uuid.UUID]:
+    """After its levels changed: the section's status against its newest finished audit's facings.
+
+    A section with no finished audit stays as it is (unknown). Returns the deliveries made.
+    """
+    audit = session.execute(select(Audit).where(
+        Audit.tenant_id == section.tenant_id, Audit.store_id == section.store_id, Audit.aisle == section.aisle,
+        Audit.finished_at.is_not(None), Audit.facings.is_not(None)).order_by(Audit.finished_at.desc()).limit(1)
+    ).scalar_one_or_none()
+    if audit is None:
+        return []
+    return _move_status(session, section, status_of(audit.facings or 0, section.critical, section.target), audit)
 
 
 def store_view(store: Store) -> dict:

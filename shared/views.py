@@ -171,20 +171,22 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
         raise Invalid.one("cursor", "invalid_cursor", "cursor: pass back a next_cursor this API returned") from exc
 
 
-def keyset_page(session: Session, query: Select, model: Any, limit: int, cursor: str | None) -> tuple[list, str | None]:
-    """One page of ``query`` newest first by (created_at, id), and the cursor of the next.
+def keyset_page(session: Session, query: Select, model: Any, limit: int, cursor: str | None,
+                time_column: str = "created_at") -> tuple[list, str | None]:
+    """One page of ``query`` newest first by (``time_column``, id), and the cursor of the next.
 
     A keyset, not an offset: rows created while a client walks the list never shift its
     pages (they appear only before the first page).
     """
     if not 1 <= limit <= MAX_PAGE:
         raise Invalid.one("limit", "invalid_limit", f"limit: 1-{MAX_PAGE}")
+    at = getattr(model, time_column)
     if cursor:
         created, last = decode_cursor(cursor)
-        query = query.where(or_(model.created_at < created, and_(model.created_at == created, model.id < last)))
-    rows = list(session.execute(query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)).scalars())
+        query = query.where(or_(at < created, and_(at == created, model.id < last)))
+    rows = list(session.execute(query.order_by(at.desc(), model.id.desc()).limit(limit + 1)).scalars())
     more, rows = len(rows) > limit, rows[:limit]
-    return rows, encode_cursor(rows[-1].created_at, rows[-1].id) if more else None
+    return rows, encode_cursor(getattr(rows[-1], time_column), rows[-1].id) if more else None
 
 
 def list_audits(session: Session, tenant_id: str, *, store_id: str | None = None, status: str | None = None,
@@ -208,3 +210,19 @@ def list_audits(session: Session, tenant_id: str, *, store_id: str | None = None
         query = query.where(Audit.created_at < until)
     rows, next_cursor = keyset_page(session, query, Audit, limit, cursor)
     return [audit_summary(a) for a in rows], next_cursor
+
+
+def recent_jobs(session: Session, tenant_id: str, *, status: str | None = None, store_id: str | None = None,
+                limit: int = 50, cursor: str | None = None) -> tuple[list[dict], str | None]:
+    """A tenant's jobs, newest first (by the time they were queued), with their store and aisle."""
+    query = select(Job).where(Job.tenant_id == tenant_id)
+    if status is not None:
+        query = query.where(Job.status == status)
+    if store_id is not None:
+        query = query.join(Audit, Audit.id == Job.audit_id).where(Audit.store_id == store_id)
+    jobs, next_cursor = keyset_page(session, query, Job, limit, cursor, time_column="queued_at")
+    results = _results(session, jobs)
+    audits = {a.id: a for a in session.execute(select(Audit).where(Audit.id.in_({j.audit_id for j in jobs})))
+              .scalars()} if jobs else {}
+    return [{**job_view(j, results.get(j.id)), "store_id": audits[j.audit_id].store_id,
+             "aisle": audits[j.audit_id].aisle} for j in jobs], next_cursor

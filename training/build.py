@@ -78,19 +78,22 @@ def main() -> int:
                     help="export these weights instead of training: a new version that only changes "
                          "post-processing (its checkpoint is not copied, the weights' own stays the one to fine-tune)")
     ap.add_argument("--data", type=Path, default=None,
-                    help="train on a real dataset instead: a YOLO data.yaml, or SKU-110K's annotations CSV "
-                         "(images from --images)")
+                    help="train on a real dataset instead: a YOLO data.yaml or its folder (`shelfwatch labels "
+                         "export`'s output), or SKU-110K's annotations CSV (images from --images)")
     ap.add_argument("--images", type=Path, default=None, help="SKU-110K images folder (with --data X.csv)")
     args = ap.parse_args()
     cfg = train.load_config(args.config)
     if args.data:
+        if args.data.is_dir():  # a folder holding data.yaml: `shelfwatch labels export`'s output
+            args.data = args.data / "data.yaml"
         if args.data.suffix == ".csv":
             images = args.images or args.data.parent / "images"
             cfg["data"] = {"sku110k": {"csv": str(args.data), "images": str(images)}}
         else:
             cfg["data"] = {"yolo": str(args.data)}
         cfg["train"]["single_cls"] = True  # every class is a product to count
-        cfg["name"] = f"{cfg['name']}-{args.data.stem}"
+        source = args.data.parent.name if args.data.name == "data.yaml" else args.data.stem
+        cfg["name"] = f"{cfg['name']}-{source}"
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
 
