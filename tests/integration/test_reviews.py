@@ -34,10 +34,12 @@ def test_recent_jobs_photo_and_models(client, api_key, other_key, worker):
     assert full.status_code == 200
     assert full.mimetype == "image/jpeg"
     img = cv2.imdecode(np.frombuffer(full.data, np.uint8), cv2.IMREAD_COLOR)
+    assert img is not None
     # upright, and the boxes scale by width / photo.width on both axes
     assert abs(img.shape[1] / job["photo"]["width"] - img.shape[0] / job["photo"]["height"]) < 0.01
     thumb = client.get(f"/v1/jobs/{job['id']}/photo", query_string={"max_side": 120}, headers=auth(api_key))
     small = cv2.imdecode(np.frombuffer(thumb.data, np.uint8), cv2.IMREAD_COLOR)
+    assert small is not None
     assert max(small.shape[:2]) <= 120
     assert len(thumb.data) < len(full.data)
     problem(client.get(f"/v1/jobs/{job['id']}/photo", query_string={"max_side": 5}, headers=auth(api_key)),
