@@ -18,7 +18,7 @@ from flask import Response, g, request
 from flask_openapi3 import Info, OpenAPI
 from werkzeug.exceptions import HTTPException
 
-from api import audits, keys, meta, models, problems, rescans, reviews, stores, webhooks
+from api import audits, keys, meta, models, problems, rescans, reviews, stores, web, webhooks
 from api.schemas import Problem
 from api.services import Services
 from shared import logs
@@ -116,5 +116,6 @@ def create_app(settings: Settings) -> OpenAPI:
     stores.register(app, services)
     reviews.register(app, services)
     models.register(app, services)
+    web.register(app)
     meta.register(app, services)
     return app

@@ -2,8 +2,8 @@
 
 Brings up (or finds) Postgres, Redis and the S3-API server (``stack.bring_up``), creates
 a demo API key, starts the gateway, an inference worker, a webhook worker and beat as
-child processes, registers a webhook to a receiver of its own (``devtools.listen``),
-submits ``samples/*.jpg`` through the HTTP API, prints per-photo counts, annotated-result
+child processes, registers a webhook to a receiver of its own (``devtools.listen``), creates a
+store with one section (aisle 1, stock levels), submits ``samples/*.jpg`` through the HTTP API, prints per-photo counts, annotated-result
 URLs, the verified ``audit.completed`` event and its delivery log, then keeps serving
 until Ctrl-C (or exits with ``--once``).
 """
@@ -17,7 +17,7 @@ from pathlib import Path
 
 from devtools import procs, prometheus, stack
 from devtools.listen import Listener, print_event
-from ops.client import Client, audit_table, print_progress
+from ops.client import ApiError, Client, audit_table, print_progress
 
 
 def _interrupt(*_: object) -> None:
@@ -62,7 +62,8 @@ def run(once: bool, port: int, samples: Path = Path("samples"), load: int = 0) -
         hook = client.post("/v1/webhooks", {"url": listener.url, "events": ["*"], "description": "demo receiver"})
         listener.secret = hook["secret"]
         print(f"webhook {hook['id'][:8]} → {listener.url} (the demo's own receiver)")
-        sub = client.submit(photos, store_id="demo-store")
+        ensure_store(client)
+        sub = client.submit(photos, store_id="demo-store", aisle="1")
         audit = client.wait_audit(sub["audit_id"], timeout=300, on_progress=print_progress)
         for job, path in zip(audit["jobs"], photos, strict=True):
             job["path"] = str(path)
@@ -75,7 +76,8 @@ def run(once: bool, port: int, samples: Path = Path("samples"), load: int = 0) -
             time.sleep(1.0)
         if once:
             return 0 if audit["status"] == "done" else 1
-        print(f"\nserving at {api} (logs in {logs}/); API docs at {api}/docs; try:\n"
+        print(f"\nserving at {api} (logs in {logs}/); web pages at {api}/app/ (paste the key above); "
+              f"API docs at {api}/docs; try:\n"
               f"  curl -H 'Authorization: Bearer {key}' {api}/v1/audits/{audit['id']}\n"
               "Ctrl-C stops the gateway and the worker.")
         try:
@@ -88,6 +90,18 @@ def run(once: bool, port: int, samples: Path = Path("samples"), load: int = 0) -
         listener.stop()
         procs.stop_gateway(children[0])
         procs.stop_all(children[1:])
+
+
+def ensure_store(client: Client) -> None:
+    """The demo's store and its aisle 1 with stock levels, so the store dashboard has a status."""
+    for path, body in (("/v1/stores", {"id": "demo-store", "name": "Demo store"}),
+                       ("/v1/stores/demo-store/sections", {"aisle": "1", "name": "Cereals", "critical": 100,
+                                                          "target": 300})):
+        try:
+            client.post(path, body)
+        except ApiError as exc:
+            if exc.status != 409:  # made by an earlier demo on this database
+                raise
 
 
 def show_delivery(client: Client, webhook_id: str, listener: Listener, timeout: float = 15) -> None:
