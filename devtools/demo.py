@@ -2,10 +2,11 @@
 
 Brings up (or finds) Postgres, Redis and the S3-API server (``stack.bring_up``), creates
 a demo API key, starts the gateway, an inference worker, a webhook worker and beat as
-child processes, registers a webhook to a receiver of its own (``devtools.listen``), creates a
-store with one section (aisle 1, stock levels), submits ``samples/*.jpg`` through the HTTP API, prints per-photo counts, annotated-result
-URLs, the verified ``audit.completed`` event and its delivery log, then keeps serving
-until Ctrl-C (or exits with ``--once``).
+child processes, registers a webhook to a receiver of its own (``devtools.listen``),
+creates a store with one section (aisle 1, with stock levels), submits ``samples/*.jpg``
+through the HTTP API, prints per-photo counts, annotated-result URLs, the verified
+``audit.completed`` event and its delivery log, then keeps serving until Ctrl-C (or exits
+with ``--once``). The web pages are at ``/app/``.
 """
 
 from __future__ import annotations
