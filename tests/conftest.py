@@ -33,8 +33,11 @@ __all__ = ["MODEL", "SAMPLES"]
 
 def pytest_collection_modifyitems(items):
     for item in items:
-        if "integration" in str(item.fspath):
+        path = str(item.fspath)
+        if "integration" in path or "browser" in path:  # both need the real services
             item.add_marker(pytest.mark.integration)
+        if "browser" in path:
+            item.add_marker(pytest.mark.browser)
 
 
 @pytest.fixture(scope="session")

@@ -168,10 +168,11 @@ $("#again").addEventListener("click", async () => {
 
 await start("audit");
 const { items: stores } = await get("/v1/stores");
+const saved = await load();
 $("#store").replaceChildren(...stores.map((s) => el("option", { value: s.id, text: s.name || s.id })));
 if (!stores.length) say($("#draft-note"), "No stores yet: ask an admin to create your store.", true);
-audit = (await load()) || fresh();
-if (audit.store && stores.some((s) => s.id === audit.store)) $("#store").value = audit.store;
+if (saved?.store && stores.some((s) => s.id === saved.store)) $("#store").value = saved.store;
+audit = saved || fresh();
 audit.store = $("#store").value;
 await sections();
 renderDraft();

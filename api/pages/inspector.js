@@ -127,7 +127,8 @@ function figures(job) {
     }
     rows.push(["Latency, 1 thread", card.latency_ms_1thread ? `${card.latency_ms_1thread} ms` : "–"]);
   }
-  $("#model").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { text: String(v) })]));
+  $("#model").replaceChildren(...rows.flatMap(([k, v]) => [el("dt", { text: k }),
+    el("dd", { text: String(v), id: k === "Version" ? "model-version" : null })]));
 }
 
 async function show(jobId) {
@@ -145,7 +146,7 @@ async function show(jobId) {
   state.img = await loadImage(`/v1/jobs/${jobId}/photo`);
   draw();
   history.replaceState(null, "", `?job=${jobId}`);
-  for (const b of document.querySelectorAll("#jobs button")) b.setAttribute("aria-pressed", b.dataset.job === jobId);
+  for (const b of document.querySelectorAll("#jobs button")) b.setAttribute("aria-pressed", String(b.dataset.job === jobId));
 }
 
 function latencyChart(jobs) {
@@ -175,7 +176,7 @@ async function refreshJobs() {
   const { items } = await get("/v1/jobs?limit=20");
   latencyChart(items);
   $("#jobs").replaceChildren(...items.map((j) => el("li", {}, el("button", {
-    type: "button", "data-job": j.id, "aria-pressed": state.job?.id === j.id,
+    type: "button", "data-job": j.id, "aria-pressed": String(state.job?.id === j.id),
     onclick: () => show(j.id).catch((err) => say($("#upload-status"), describe(err), true)),
     text: `${new Date(j.timings.queued_at).toLocaleString()} · ${j.store_id} · ${j.status}`
       + (j.detection_count !== undefined && j.detection_count !== null ? ` · ${j.detection_count} products` : ""),

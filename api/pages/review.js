@@ -74,7 +74,7 @@ function hit(px, py) {
 
 canvas.addEventListener("pointerdown", (ev) => {
   if (!state.img) return;
-  canvas.focus();
+  canvas.focus({ preventScroll: true });  // a scroll now would move the photo under the pointer
   canvas.setPointerCapture(ev.pointerId);
   const [px, py] = at(ev);
   const found = hit(px, py);
@@ -213,13 +213,13 @@ async function open(jobId) {
   $("#model-count").textContent = job.detections.length;
   say($("#save-status"), "");
   history.replaceState(null, "", `?job=${jobId}`);
-  for (const b of document.querySelectorAll("#jobs button")) b.setAttribute("aria-pressed", b.dataset.job === jobId);
+  for (const b of document.querySelectorAll("#jobs button")) b.setAttribute("aria-pressed", String(b.dataset.job === jobId));
   draw();
 }
 
 await start("review");
 const { items } = await get("/v1/jobs?status=done&limit=30");
-$("#jobs").replaceChildren(...items.map((j) => el("li", {}, el("button", { type: "button", "data-job": j.id,
+$("#jobs").replaceChildren(...items.map((j) => el("li", {}, el("button", { type: "button", "data-job": j.id, "aria-pressed": "false",
   text: `${new Date(j.timings.queued_at).toLocaleString()} · ${j.store_id} · ${j.detection_count} boxes`,
   onclick: () => open(j.id).catch((err) => say($("#save-status"), describe(err), true)) }))));
 const wanted = new URLSearchParams(location.search).get("job") || items[0]?.id;
