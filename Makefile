@@ -36,7 +36,7 @@ LOCK_VENV := build/lock-venv
 LOCK_ARGS ?= --upgrade
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint unit train bench services services-down lock restore openapi clean promtool
+.PHONY: help install demo test lint unit train bench services services-down lock restore openapi clean promtool chromium
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
@@ -65,7 +65,7 @@ lint: $(VENV)/.installed-test  ## ruff and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(VENV)/.installed-test lint promtool  ## lint, then the whole suite on real services (starts what it needs)
+test: $(VENV)/.installed-test lint promtool chromium  ## lint, then the whole suite on real services (starts what it needs)
 	$(BIN)/pytest -q $(ARGS)
 
 # promtool checks the alert rules: tests/unit/test_alerts_and_dashboard.py runs `promtool check
@@ -82,6 +82,19 @@ promtool:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus >/dev/null; \
 	  else \
 	    echo 'promtool: not on the PATH and not installable here (needs root and apt-get): its tests will be skipped'; \
+	  fi; }
+
+# chromium runs the browser tests (tests/browser: Playwright drives the system's Chromium; it
+# never downloads a browser of its own). Installed like promtool: as root with apt-get, from
+# Debian's `chromium` package. Elsewhere install Chromium yourself (or set CHROMIUM=/path);
+# without it the browser tests are skipped, each saying so in the test summary.
+chromium:
+	@command -v chromium >/dev/null 2>&1 || [ -n "$$CHROMIUM" ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    echo 'chromium: installing Debian package chromium (for the browser tests)'; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else \
+	    echo 'chromium: not on the PATH and not installable here (needs root and apt-get): the browser tests will be skipped'; \
 	  fi; }
 
 unit: $(VENV)/.installed-test  ## only the tests that need no services

@@ -1,17 +1,17 @@
 """How far can a phone shrink a shelf photo before upload and keep the product counts?
 
-    python -m devtools.bench.upload_size [--photos DIR] [--limit N] [--out build/bench/upload_size.json]
+    python -m devtools.bench.upload_size [--photos DIR] [--limit N] [--quality Q] [--out build/bench/upload_size.json]
 
 The mobile page downscales each photo on the device (long side at most S, JPEG quality
-0.85) before uploading. This measures what that costs in counts: for every photo it runs
+0.9) before uploading. This measures what that costs in counts: for every photo it runs
 the serving detector of each mode (``models/registry.json``, built exactly as the worker
 builds it: ``shared.detector.Detector`` on the photo's bytes, which decodes with
 ``shared.imaging.decode`` and letterboxes to the mode's input size) on the original bytes
 (the reference), then on the photo resized with ``cv2.INTER_AREA`` to each S below its
-long side and re-encoded by ``cv2.imencode`` at quality 85. Per mode and S it prints the
+long side and re-encoded by ``cv2.imencode`` at ``--quality`` (default 90, the page's). Per mode and S it prints the
 median upload size, the relative count error |count - reference| / reference (median and
 90th percentile), the mean signed difference, and the share of photos within ±2 % of the
-reference. A control row (``q85``) re-encodes the original at quality 85 without
+reference. A control row (``q90``) re-encodes the original at that quality without
 resizing: the count jitter any re-encode causes, against which the S rows are read.
 Per-photo rows and the summary go to the JSON file.
 
@@ -41,7 +41,7 @@ from shared.imaging import read_header
 from shared.settings import Settings
 
 SIZES = (4032, 3024, 2560, 2048, 1600, 1280, 1024, 800)
-QUALITY = 85
+QUALITY = 90  # the phone page's (api/pages/audit.js); --quality to try another
 WITHIN = 0.02  # "keeps the count": within ±2 % of the reference
 MAX_MEDIAN, MAX_P90 = 0.01, 0.03  # the recommendation's bar, in the serving mode
 
@@ -58,15 +58,15 @@ def detectors(threads: int) -> dict[str, Detector]:
     return {m: Detector(s.model, threads=threads, input_size=s.input_size) for m, s in specs.items()}
 
 
-def shrink(data: bytes, side: int) -> bytes:
-    """What the phone uploads: long side ``side`` (INTER_AREA; not enlarged), JPEG quality 85."""
+def shrink(data: bytes, side: int, quality: int = QUALITY) -> bytes:
+    """What the phone uploads: long side ``side`` (INTER_AREA; not enlarged), JPEG ``quality``."""
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if img is None:
         raise ValueError("photo cannot be decoded")
     h, w = img.shape[:2]
     r = side / max(h, w)
     small = img if r >= 1 else cv2.resize(img, (round(w * r), round(h * r)), interpolation=cv2.INTER_AREA)
-    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, QUALITY])
+    ok, buf = cv2.imencode(".jpg", small, [cv2.IMWRITE_JPEG_QUALITY, quality])
     if not ok:
         raise RuntimeError("JPEG encode failed")
     return buf.tobytes()
@@ -78,15 +78,15 @@ def timed_count(det: Detector, data: bytes) -> tuple[int, float]:
     return n, round((time.perf_counter() - t0) * 1e3, 1)
 
 
-def measure(paths: list[Path], dets: dict[str, Detector]) -> list[dict]:
+def measure(paths: list[Path], dets: dict[str, Detector], quality: int = QUALITY) -> list[dict]:
     rows = []
     for k, path in enumerate(paths, 1):
         data = path.read_bytes()
         head = read_header(data)
         long_side = max(head.width, head.height)
-        # the original; the control (re-encoded at q85, not resized); each S below the long side
-        uploads = [("original", long_side, data), ("reencode", long_side, shrink(data, long_side))]
-        uploads += [("downscale", s, shrink(data, s)) for s in SIZES if s < long_side]
+        # the original; the control (re-encoded, not resized); each S below the long side
+        uploads = [("original", long_side, data), ("reencode", long_side, shrink(data, long_side, quality))]
+        uploads += [("downscale", s, shrink(data, s, quality)) for s in SIZES if s < long_side]
         for mode, det in dets.items():
             ref, ref_ms = timed_count(det, data)
             for kind, s, blob in uploads:
@@ -125,7 +125,7 @@ def recommend(summary: list[dict]) -> int | None:
     return min(ok) if ok else None
 
 
-def table(mode: str, det: Detector, summary: list[dict], originals: list[dict]) -> str:
+def table(mode: str, det: Detector, summary: list[dict], originals: list[dict], quality: int = QUALITY) -> str:
     ref = [r for r in originals if r["mode"] == mode]
     lines = [f"mode {mode}: {det.version} at input {det.size}; reference median count "
              f"{statistics.median(r['reference'] for r in ref):.0f}, "
@@ -133,11 +133,11 @@ def table(mode: str, det: Detector, summary: list[dict], originals: list[dict]) 
              f"  {'S':>5} {'photos':>6} {'med bytes':>10} {'med rel err':>11} {'p90 rel err':>11} "
              f"{'mean diff':>9} {'within ±2%':>10} {'med ms':>7}"]
     for r in summary:
-        lines.append(f"  {r['size'] or 'q85':>5} {r['photos']:>6} {r['median_bytes']:>10,} "
+        lines.append(f"  {r['size'] or f'q{quality}':>5} {r['photos']:>6} {r['median_bytes']:>10,} "
                      f"{r['median_rel_err']:>11.2%} {r['p90_rel_err']:>11.2%} {r['mean_diff']:>+9.2f} "
                      f"{r['share_within_2pct']:>10.0%} {r['median_ms']:>7.0f}")
     untested = [s for s in SIZES if s not in {r["size"] for r in summary}]
-    lines.append("  q85: control, the original re-encoded at quality 85 without resizing")
+    lines.append(f"  q{quality}: control, the original re-encoded at quality {quality} without resizing")
     if untested:
         lines.append(f"  not tested (not below any photo's long side): S = {', '.join(map(str, untested))}")
     return "\n".join(lines)
@@ -150,6 +150,7 @@ def main() -> None:
     p.add_argument("--out", type=Path, default=Path("build/bench/upload_size.json"))
     p.add_argument("--threads", type=int, default=Settings().ort_threads,
                    help="ONNX Runtime intra-op threads (default: the worker's ORT_THREADS)")
+    p.add_argument("--quality", type=int, default=QUALITY, help=f"JPEG quality of the uploads (default {QUALITY})")
     args = p.parse_args()
 
     cv2.setNumThreads(args.threads)  # decode and resize on as many cores as the model, like a worker
@@ -162,7 +163,7 @@ def main() -> None:
     print(f"upload size vs counts: {len(paths)} photos from {folder}; CPU {host['cpu']} "
           f"({len(os.sched_getaffinity(0))} cores usable), {args.threads} ORT thread(s)")
     t0 = time.perf_counter()
-    rows = measure(paths, dets)
+    rows = measure(paths, dets, args.quality)
     wall = time.perf_counter() - t0
 
     originals = [r for r in rows if r["upload"] == "original"]
@@ -173,17 +174,17 @@ def main() -> None:
             "median_bytes": int(statistics.median(r["bytes"] for r in first))}
     print(f"originals: median {orig['median_width']:.0f}×{orig['median_height']:.0f} px "
           f"(long side {orig['median_long_side']:.0f}), median {orig['median_bytes']:,} bytes; "
-          f"uploads: INTER_AREA + JPEG q{QUALITY}")
+          f"uploads: INTER_AREA + JPEG q{args.quality}")
     summary = {m: summarise(rows, m) for m in dets}
     for mode, det in dets.items():
-        print(table(mode, det, summary[mode], originals))
+        print(table(mode, det, summary[mode], originals, args.quality))
     picks = {m: recommend(s) for m, s in summary.items()}
     print(f"smallest S with median rel err ≤ {MAX_MEDIAN:.0%} and p90 ≤ {MAX_P90:.0%}: "
           + ", ".join(f"{m} {picks[m] or 'none'}" for m in dets) + f" (serving default: {registry.DEFAULT_MODE})")
     print(f"wall {wall:.0f} s")
 
     report = {"machine": host, "threads": args.threads, "photos_dir": str(folder), "photos": len(paths),
-              "quality": QUALITY, "sizes": SIZES, "wall_s": round(wall, 1), "originals": orig,
+              "quality": args.quality, "sizes": SIZES, "wall_s": round(wall, 1), "originals": orig,
               "models": {m: {"version": d.version, "input_size": d.size} for m, d in dets.items()},
               "default_mode": registry.DEFAULT_MODE, "recommended_max_side": picks,
               "summary": summary, "rows": rows}

@@ -104,7 +104,8 @@ def test_store_dashboard_shows_a_threshold_change_at_once(app_page, worker):
     store = f"st-{uuid.uuid4().hex[:6]}"
     app_page.api("POST", "/v1/stores", json={"id": store, "name": "High St"})
     app_page.api("POST", f"/v1/stores/{store}/sections", json={"aisle": "2", "critical": 1, "target": 2})
-    audit = submit(app_page, store, "2")
+    submit(app_page, store, "2", photo=SAMPLES[3])
+    audit = submit(app_page, store, "2")  # two points on the facings chart; the newest judges the status
     app_page.open(f"/app/store?store={store}")
     status = p.locator("[data-testid='status-2']")
     status.wait_for()
