@@ -31,6 +31,8 @@ SCOPED = [  # (method, path template) of every route that needs a key, with the 
     ("patch", "/v1/stores/{store_id}/sections/{section_id}", "admin"),
     ("get", "/v1/stores/{store_id}/stock", "read"), ("get", "/v1/stores/{store_id}/activity", "read"),
     ("put", "/v1/stores/{store_id}/sections/{section_id}/planogram", "admin"),
+    ("get", "/v1/jobs", "read"), ("get", "/v1/jobs/{job_id}/photo", "read"), ("get", "/v1/models", "read"),
+    ("put", "/v1/jobs/{job_id}/review", "submit"), ("get", "/v1/jobs/{job_id}/review", "read"),
 ]
 
 

@@ -3,14 +3,19 @@ reviews, the labels export, and a section's status judged again when its levels 
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import cv2
 import numpy as np
 import yaml
 
 from tests.conftest import SAMPLES, auth, post_audit, problem, wait_for
+from tests.paths import ROOT
 
 
 def done_job(client, key: str, store: str = "store-r", aisle: str | None = None) -> dict:
@@ -118,8 +123,30 @@ def test_labels_export_writes_a_yolo_dataset_of_the_newest_reviews(client, api_k
     images = list(out.glob("images/val/*")) + list(out.glob("images/train/*"))
     assert {p.stem for p in images} >= {j["id"] for j in jobs}
     assert list(out.glob("images/val/*")), "Ultralytics needs a val set"
+    # what `make train DATA=DIR` does with it: Ultralytics' own dataset check and label loader
+    trained_on = ultralytics_reads(out, tmp_path / "work")
+    assert trained_on["nc"] == 1
+    assert trained_on["boxes"] == {split: sum(len(labels[p.stem]) for p in out.glob(f"labels/{split}/*.txt"))
+                                   for split in ("train", "val")}
     assert main(["labels", "export", "--since", datetime.now(UTC).isoformat(), "--tenant", tenant,
                  str(tmp_path / "none")]) == 1
+
+
+def ultralytics_reads(dataset: Path, workdir: Path) -> dict:
+    """The dataset as Ultralytics' trainer reads it (offline, in a process of its own)."""
+    script = (
+        "import json, sys; from pathlib import Path; from training import offline\n"
+        "offline.configure(Path(sys.argv[2]))\n"
+        "from ultralytics.data import YOLODataset; from ultralytics.data.utils import check_det_dataset\n"
+        "d = check_det_dataset(sys.argv[1]); boxes = {}\n"
+        "for split in ('train', 'val'):\n"
+        "    ds = YOLODataset(img_path=d[split], data=d, augment=False)\n"
+        "    boxes[split] = sum(len(lb['cls']) for lb in ds.labels)\n"
+        "print(json.dumps({'nc': d['nc'], 'boxes': boxes}))\n")
+    r = subprocess.run([sys.executable, "-c", script, str(dataset / "data.yaml"), str(workdir)], cwd=ROOT,
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return json.loads(r.stdout.strip().splitlines()[-1])
 
 
 def test_changing_levels_judges_the_section_again_at_once(client, api_key, worker):
@@ -139,3 +166,20 @@ def test_changing_levels_judges_the_section_again_at_once(client, api_key, worke
         "status"] == "low"
     kinds = [a["kind"] for a in client.get(f"/v1/stores/{store}/activity", headers=auth(api_key)).get_json()["items"]]
     assert kinds[:4] == ["alert_cleared", "levels_changed", "alert_raised", "levels_changed"]
+
+
+def test_review_and_recent_jobs_errors(client, api_key, tenant, factory, settings):
+    from shared.audits import submit_audit
+    from shared.storage import PhotoStore
+
+    # a job that is still queued (made by the domain, never enqueued): nothing to review yet
+    sub = submit_audit(factory, PhotoStore(settings), settings, tenant_id=tenant, store_id="store-q", aisle=None,
+                       captured_at=None, idempotency_key=None, photos=[SAMPLES[0].read_bytes()], mode=None,
+                       request_id=None)
+    queued = str(sub.job_ids[0])
+    problem(client.put(f"/v1/jobs/{queued}/review", json={"boxes": []}, headers=auth(api_key)), 409, "job_not_done")
+    problem(client.put(f"/v1/jobs/{queued}/review", data="boxes", content_type="text/plain", headers=auth(api_key)),
+            415, "unsupported_media_type")
+    problem(client.get("/v1/jobs", query_string={"limit": 0}, headers=auth(api_key)), 422, "invalid_limit")
+    listed = client.get("/v1/jobs", query_string={"status": "queued"}, headers=auth(api_key)).get_json()["items"]
+    assert [j["id"] for j in listed] == [queued]
