@@ -68,8 +68,12 @@ def _ids(job_ids: list[str]) -> list[uuid.UUID]:
 
 
 def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: dict[str, Detector],
-                  job_ids: list[str], public_url: str = "") -> BatchReport:
-    """Run one batch; ``detectors`` maps each mode (fast, accurate) to its detector."""
+                  job_ids: list[str], public_url: str = "", worker: str | None = None) -> BatchReport:
+    """Run one batch; ``detectors`` maps each mode (fast, accurate) to its detector.
+
+    ``worker`` (``shared.leases.worker_id()``) is stamped on the jobs claimed: if this
+    process dies, beat's reaper puts them back on the queue once its heartbeat stops.
+    """
     report = BatchReport(batch_id=str(uuid.uuid4()))
     t0 = time.perf_counter()
 
@@ -92,7 +96,7 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
             session.execute(
                 update(Job).where(Job.id.in_([r.id for r in todo]))
                 .values(status=JobStatus.RUNNING, attempts=Job.attempts + 1,
-                        started_at=datetime.now(UTC))
+                        started_at=datetime.now(UTC), claimed_by=worker)
             )
             refresh_audit_status(session, {r.audit_id for r in todo})
     if not todo:

@@ -25,6 +25,7 @@ FEED_TASK = "shelfwatch.rescans.feed"
 NIGHTLY_TASK = "shelfwatch.rescans.nightly"
 DRIFT_TASK = "shelfwatch.health.drift"
 ACCURACY_TASK = "shelfwatch.health.accuracy"
+REAP_TASK = "shelfwatch.jobs.reap"
 QUEUES = ("audits", "rescans", "webhooks")  # interactive first; the others come later
 
 
@@ -66,8 +67,8 @@ def make_celery(settings: Settings) -> Celery:
 
 
 def beat_schedule(settings: Settings) -> dict:
-    """Due webhook deliveries and re-scan feeding (both wait in Postgres, not in the broker), and
-    the nightly re-scan when RESCAN_CRON is set.
+    """Due webhook deliveries and re-scan feeding (both wait in Postgres, not in the broker), the
+    jobs of lost worker processes (``shared.leases``), and the nightly re-scan when RESCAN_CRON is set.
 
     All three are short database steps run by the webhooks pool, which always has a worker:
     the re-scan pool scales to zero and wakes only once a run has photos left to feed.
@@ -78,6 +79,8 @@ def beat_schedule(settings: Settings) -> dict:
         "rescans-feed": {"task": FEED_TASK, "schedule": settings.rescan_feed_interval_s,
                          "options": {"queue": "webhooks", "expires": settings.rescan_feed_interval_s}},
     }
+    schedule["jobs-reap"] = {"task": REAP_TASK, "schedule": settings.reap_interval_s,
+                             "options": {"queue": "webhooks", "expires": settings.reap_interval_s}}
     schedule["health-drift"] = {"task": DRIFT_TASK, "schedule": settings.drift_interval_s,
                                 "options": {"queue": "webhooks", "expires": settings.drift_interval_s}}
     if settings.accuracy_interval_s:  # a model run of a few photos: about one batch on the audits pool
@@ -111,6 +114,12 @@ def transport_options(settings: Settings) -> dict:
         options["predefined_queues"] = {q: {"url": settings.sqs_queue_url_prefix + q} for q in QUEUES}
         options["wait_time_seconds"] = 10  # long polling: fewer empty receives, lower bill
     return options
+
+
+def waiting(app: Celery, queue: str) -> int:
+    """Messages waiting on a Redis queue, not yet fetched by any worker (LLEN of its list)."""
+    with app.connection_for_read() as conn:
+        return int(conn.default_channel.client.llen(queue))
 
 
 def enqueue(app: Celery, item_id: str, queue: str = "audits", countdown: float | None = None,

@@ -34,7 +34,8 @@ PHOTO_SECONDS = Histogram("shelfwatch_photo_seconds", "one photo's decode and in
                           ["queue", "stage"], buckets=_SECONDS[:10])
 JOB_SECONDS = Histogram("shelfwatch_job_seconds", "a job end to end: queued to result written", ["queue"],
                         buckets=_SECONDS)
-JOBS = Counter("shelfwatch_jobs_total", "jobs by outcome: done, failed, retried, skipped", ["queue", "outcome"])
+JOBS = Counter("shelfwatch_jobs_total", "jobs by outcome: done, failed, retried, skipped, reaped (a lost process's)",
+               ["queue", "outcome"])
 MODEL_INFO = Gauge("shelfwatch_model_info", "1 for the version serving each mode", ["mode", "version"],
                    multiprocess_mode="livemax")
 TASK_RUNS = Counter("shelfwatch_task_runs_total", "task runs by outcome", ["task", "outcome"])

@@ -111,6 +111,7 @@ class Job(Base):
     model_version: Mapped[str | None] = mapped_column(String(64))
     queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
     request_id: Mapped[str | None] = mapped_column(String(64))  # the gateway request that made it (logs)
+    claimed_by: Mapped[str | None] = mapped_column(String(128))  # host:pid of the worker process running it
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
@@ -336,3 +337,12 @@ class Review(Base):
     changes: Mapped[dict] = mapped_column(JSONB)
     reviewed_by: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class WorkerHeartbeat(Base):
+    """A worker process that is alive: it writes ``seen_at`` every HEARTBEAT_INTERVAL_S."""
+
+    __tablename__ = "worker_heartbeats"
+    worker_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    seen_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

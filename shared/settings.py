@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     worker_concurrency: int = Field(2, ge=1, description="worker processes per `shelfwatch worker`")
     visibility_timeout_s: int = Field(3600, description="Redis redelivers a job unacknowledged this long")
     task_time_limit_s: int = Field(600, description="hard limit for one batch")
+    heartbeat_interval_s: float = Field(5.0, gt=0, description="how often each worker process says it is alive")
+    lease_s: float = Field(20.0, gt=0, description="a running job whose worker process has not been heard from "
+                           "this long is taken up again")
+    reap_interval_s: float = Field(10.0, gt=0, description="how often beat looks for jobs of lost worker processes")
     s3_fetch_threads: int = Field(8, description="threads fetching one batch's photos")
     models_bucket: str = Field("", description="bucket holding models/ (registry, ONNX files, cards); "
                                "empty: the photo bucket")
@@ -110,6 +114,8 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _check(self) -> Settings:
+        if self.lease_s < 2 * self.heartbeat_interval_s:
+            raise ValueError("LEASE_S must be at least twice HEARTBEAT_INTERVAL_S, or a live worker loses its jobs")
         if self.visibility_timeout_s <= self.task_time_limit_s:
             raise ValueError("VISIBILITY_TIMEOUT_S must exceed TASK_TIME_LIMIT_S, or a slow batch is run twice")
         if self.env == "production" and not self.database_url:

@@ -16,7 +16,7 @@ from celery.signals import worker_init, worker_process_init
 from celery_batches import Batches, SimpleRequest
 from prometheus_client import start_http_server
 
-from shared import delivery, logs, model_health, rescans
+from shared import delivery, leases, logs, model_health, rescans
 from shared.batches import process_batch
 from shared.celery_app import (
     ACCURACY_TASK,
@@ -26,10 +26,13 @@ from shared.celery_app import (
     FEED_TASK,
     INFER_TASK,
     NIGHTLY_TASK,
+    REAP_TASK,
     RESCAN_TASK,
     enqueue_deliveries,
     enqueue_rescan,
+    is_sqs,
     make_celery,
+    waiting,
 )
 from shared.db import transaction
 from shared.logs import context
@@ -52,9 +55,19 @@ def create_worker_app(settings: Settings) -> Celery:
         if settings.worker_metrics_port:
             start_http_server(settings.worker_metrics_port, registry=scrape_registry())
 
+    heartbeat: list[leases.Heartbeat] = []  # this process's, started once it may claim jobs
+
+    def alive() -> str:
+        """This process's id, its heartbeat running (the reaper takes up the jobs of silent ones)."""
+        if not heartbeat or heartbeat[0].worker != leases.worker_id():  # none yet, or one of the parent's
+            heartbeat[:] = [leases.Heartbeat(runtime.factory(), settings.heartbeat_interval_s)]
+            heartbeat[0].start()
+        return heartbeat[0].worker
+
     @worker_process_init.connect(weak=False)
     def _build_runtime_after_fork(**_: Any) -> None:
         runtime.get()  # load the models before the first batch arrives, not during it
+        alive()
 
     # celery-batches collects messages in the parent until BATCH_SIZE arrived or
     # BATCH_WAIT_MS passed, then hands the whole list to one child process.
@@ -66,7 +79,7 @@ def create_worker_app(settings: Settings) -> Celery:
         detectors = rt.detectors()
         for mode, det in detectors.items():
             versions.observe(mode, det.version)
-        report = process_batch(rt.factory, rt.store, detectors, job_ids, settings.public_url)
+        report = process_batch(rt.factory, rt.store, detectors, job_ids, settings.public_url, worker=alive())
         retry_jobs(self.app, report.retry)
         enqueue_deliveries(self.app, report.deliveries)  # committed with the audits they report
         batch_metrics("audits", report)
@@ -126,6 +139,15 @@ def create_worker_app(settings: Settings) -> Celery:
             run = rescans.start_nightly(session, ModelStore(settings))
         log.info("nightly re-scan: %s", f"run {run}" if run else "one is still open; not started twice")
         return run
+
+    @shelfwatch_task(app, REAP_TASK, queue="webhooks")
+    def reap() -> int:
+        # on Redis, a queue with no message left means its queued jobs' messages were lost
+        empty = None if is_sqs(settings) else [q for q in ("audits",) if waiting(app, q) == 0]
+        taken = leases.reap(runtime.factory(), app, settings.lease_s, empty_queues=empty)
+        if taken:
+            JOBS.labels("audits", "reaped").inc(len(taken))
+        return len(taken)
 
     @shelfwatch_task(app, DRIFT_TASK, queue="webhooks")
     def drift() -> int:
