@@ -19,6 +19,7 @@ from flask_openapi3 import Info, OpenAPI
 from werkzeug.exceptions import HTTPException
 
 from api import audits, keys, meta, models, problems, rescans, reviews, stores, web, webhooks
+from api.limits import Limits
 from api.schemas import Problem
 from api.services import Services
 from shared import logs
@@ -41,6 +42,7 @@ def create_app(settings: Settings) -> OpenAPI:
     # a whole audit fits; each photo is checked against its own limit afterwards
     app.config["MAX_CONTENT_LENGTH"] = settings.max_photo_bytes * settings.max_photos_per_audit + (1 << 20)
     services = Services.build(settings)
+    limits = Limits(app, settings)  # its check of the client's address runs before the hooks below
 
     logs.configure(settings.log_format)
 
@@ -76,7 +78,7 @@ def create_app(settings: Settings) -> OpenAPI:
         g.principal = who
         g.tenant_context = logs.context(tenant=who.tenant_id)
         g.tenant_context.__enter__()
-        return None
+        return limits.check_key(who, scope)
 
     @app.after_request
     def _observe(resp: Response) -> Response:

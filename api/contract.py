@@ -15,6 +15,7 @@ from typing import Any
 from flask_openapi3 import OpenAPI
 from pydantic import BaseModel
 
+from api.limits import EXEMPT
 from api.problems import ERROR_CODES, PROBLEM_JSON, TITLES, field_code
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
@@ -50,6 +51,8 @@ def route(app: OpenAPI, method: str, rule: str, scope: str | None,
     role names for http schemes).
     """
     statuses = set(errors) | ({401, 403} if scope else set()) | ({415} if consumes else set())
+    if rule not in EXEMPT:  # api/limits.py: every route but the probes' is rate limited
+        statuses.add(429)
     # an entry of ``ok`` wins over the generic problem of the same status (a 409 with Retry-After)
     responses: dict[int, Any] = {**{s: problem_response(s) for s in sorted(statuses)}, **ok}
     description = kwargs.pop("description", "")

@@ -20,6 +20,7 @@ from shared.errors import (
     FieldProblem,
     Invalid,
     NotFound,
+    OverQuota,
     TooLarge,
     Unavailable,
     UnsupportedMedia,
@@ -29,7 +30,8 @@ PROBLEM_JSON = "application/problem+json"
 TYPE_BASE = "https://shelfwatch.dev/problems/"
 
 STATUS_OF: dict[type[DomainError], int] = {
-    NotFound: 404, Invalid: 422, Conflict: 409, TooLarge: 413, UnsupportedMedia: 415, Unavailable: 503,
+    NotFound: 404, Invalid: 422, Conflict: 409, TooLarge: 413, UnsupportedMedia: 415, OverQuota: 429,
+    Unavailable: 503,
 }
 TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found", 405: "Method not allowed",
           409: "Conflict", 413: "Content too large", 415: "Unsupported media type", 422: "Unprocessable content",
@@ -81,6 +83,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "invalid_box": (422, "a reviewed box that is empty, inverted or outside the photo"),
     "invalid_class": (422, "a reviewed box's class is not one of the model's classes"),
     "unknown_field": (422, "a field the schema does not have"),
+    "rate_limited": (429, "too many requests from this address or with this key (Retry-After says when to retry)"),
+    "quota_exceeded": (429, "the tenant's photos for today are used up (Retry-After: until midnight UTC)"),
     "internal_error": (500, "a bug: it has been logged"),
     "broker_unavailable": (503, "stored but not queued: resend with the same Idempotency-Key"),
 }

@@ -22,7 +22,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared import stores
-from shared.errors import FieldProblem, Invalid, TooLarge, UnsupportedMedia
+from shared.errors import FieldProblem, Invalid, OverQuota, TooLarge, UnsupportedMedia
 from shared.events import audit_event, record_event
 from shared.imaging import PhotoError, read_header
 from shared.models import Audit, AuditStatus, Job, JobStatus
@@ -133,6 +133,7 @@ def submit_audit(factory: sessionmaker[Session], store: PhotoStore, settings: Se
         if earlier:
             return earlier
 
+    check_quota(factory, tenant_id, len(photos), settings.quota_photos_per_day)
     audit_id = uuid.uuid4()
     job_ids = [uuid.uuid4() for _ in photos]
     day = captured_at or datetime.now(UTC)
@@ -165,6 +166,26 @@ def submit_audit(factory: sessionmaker[Session], store: PhotoStore, settings: Se
         _forget(store, put)  # rolled back: no row points at these photos
         raise
     return Submission(audit_id, job_ids, created=True, queued=[(j, "audits") for j in job_ids])
+
+
+def check_quota(factory: sessionmaker[Session], tenant_id: str, photos: int, per_day: int,
+                now: datetime | None = None) -> None:
+    """``OverQuota`` if these photos would take the tenant past ``per_day`` photos this UTC day (0: no quota).
+
+    Counted in Postgres, the truth; two requests racing at the edge may both pass (by at
+    most one audit's photos), which a daily allowance tolerates.
+    """
+    if not per_day:
+        return
+    now = now or datetime.now(UTC)
+    day = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    with factory() as session:
+        used = session.execute(select(func.count()).select_from(Job)
+                               .where(Job.tenant_id == tenant_id, Job.queued_at >= day)).scalar() or 0
+    if used + photos > per_day:
+        raise OverQuota("quota_exceeded", f"{used} of today's {per_day} photos are used; these {photos} would pass "
+                        "the daily quota (it resets at midnight UTC)",
+                        retry_after_s=int((day + timedelta(days=1) - now).total_seconds()) + 1)
 
 
 def _forget(store: PhotoStore, keys: list[str]) -> None:

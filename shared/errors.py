@@ -68,6 +68,10 @@ class UnsupportedMedia(DomainError):
     """Not a photo format the service reads."""
 
 
+class OverQuota(DomainError):
+    """A tenant's allowance is used up until ``retry_after_s`` from now."""
+
+
 class Unavailable(DomainError):
     """A dependency (broker, database, object storage) is down; the caller may retry."""
 

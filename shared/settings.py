@@ -11,7 +11,7 @@ import tempfile
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Relative paths are relative to the working directory: the repository root for `make`,
@@ -109,8 +109,27 @@ class Settings(BaseSettings):
     shelfwatch_api_key: str = Field("", description="API key `shelfwatch submit` sends when --key is absent")
     real_data_dir: Path | None = Field(None, description="folder of real shelf photos (images/, train.txt, "
                                        "val.txt) for training checks and benchmarks; never needed to serve")
+    # limits (api/limits.py): "N per second|minute|hour|day" strings, in Redis (REDIS_URL), per gateway fleet
+    rate_limit_per_ip: str = Field("1200 per minute", description="every request from one client address")
+    rate_limit_submit: str = Field("120 per minute", description="POST /v1/audits per API key")
+    rate_limit_read: str = Field("1200 per minute", description="reads (polling) per API key")
+    rate_limit_admin: str = Field("300 per minute", description="admin routes per API key")
+    rate_limit_storage_url: str = Field("", description="where the counters live; empty: REDIS_URL")
+    rate_limit_key_prefix: str = Field("shelfwatch-rl", description="prefix of the counters' keys")
+    quota_photos_per_day: int = Field(20_000, ge=0, description="photos one tenant may submit per UTC day; 0: none")
     ort_openvino_python: str = Field("", description="benchmarks only: the python of a separate venv with "
                                      "onnxruntime-openvino; empty: that execution provider is not measured")
+
+    @field_validator("rate_limit_per_ip", "rate_limit_submit", "rate_limit_read", "rate_limit_admin")
+    @classmethod
+    def _a_limit(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit: {value!r} (write e.g. '120 per minute')") from exc
+        return value
 
     @model_validator(mode="after")
     def _check(self) -> Settings:

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import pytest
 
+from devtools.stack import UNLIMITED
 from tests.paths import MODELS, SAMPLES
 
 MODEL = MODELS / "shelfwatch-v1-int8.onnx"
@@ -55,11 +56,13 @@ def stack(tmp_path_factory):
 
 
 # Webhooks in the tests: receivers on loopback, and a retry schedule compressed from a day
-# to seconds (the same settings reach the worker and beat processes as environment).
+# to seconds (the same settings reach the worker and beat processes as environment); no
+# rate limits or quotas but in tests/integration/test_limits.py, which sets its own.
 WEBHOOK_ENV = {"MODEL_REGISTRY_TTL_S": "1", "RESCAN_FEED_INTERVAL_S": "0.3", "RESCAN_STALL_S": "3",
                "WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8", "WEBHOOK_CONNECT_TIMEOUT_S": "0.5",
                "WEBHOOK_READ_TIMEOUT_S": "2", "WEBHOOK_BACKOFF_BASE_S": "0.2", "WEBHOOK_BACKOFF_CAP_S": "0.5",
-               "WEBHOOK_RETRY_FOR_S": "4", "WEBHOOK_DISPATCH_INTERVAL_S": "0.3", "WEBHOOK_SECRET_OVERLAP_S": "60"}
+               "WEBHOOK_RETRY_FOR_S": "4", "WEBHOOK_DISPATCH_INTERVAL_S": "0.3", "WEBHOOK_SECRET_OVERLAP_S": "60",
+               **UNLIMITED}
 
 
 @pytest.fixture(scope="session")
@@ -212,7 +215,7 @@ def gateway(stack, tmp_path_factory) -> Iterator[str]:
 
     port = free_port()
     home = tmp_path_factory.mktemp("api")
-    env = {**os.environ, **stack.env(), "ENV": "test", "METRICS_DIR": str(home / "metrics")}
+    env = {**os.environ, **stack.env(), **UNLIMITED, "ENV": "test", "METRICS_DIR": str(home / "metrics")}
     proc = procs.spawn(["api", "--port", str(port), "--workers", "2"], env, home / "api.log")
     url = f"http://127.0.0.1:{port}"
     procs.wait_ready(url, [proc])

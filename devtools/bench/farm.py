@@ -111,7 +111,8 @@ class Farm:
         t0 = time.perf_counter()
         self.stack = devstack.bring_up(self.state, private=True, bucket="shelfwatch-bench")
         key = self.stack.create_key("bench")
-        self.env = {**os.environ, **self.stack.env(), "MODEL_PATH": str(self.cfg.model), "PYTHONUNBUFFERED": "1"}
+        self.env = {**os.environ, **self.stack.env(), **devstack.UNLIMITED, "MODEL_PATH": str(self.cfg.model),
+                    "PYTHONUNBUFFERED": "1"}
         port = devstack.free_port()
         api = f"http://127.0.0.1:{port}"
         self.api = procs.spawn(["api", "--port", str(port)], self.env, self.state / "api.log")

@@ -20,7 +20,7 @@ import uuid
 from pathlib import Path
 
 from devtools import procs
-from devtools.stack import Stack, bring_up, free_port
+from devtools.stack import UNLIMITED, Stack, bring_up, free_port
 from ops.client import Client
 
 SAMPLES = sorted(Path("samples").glob("*.jpg"))
@@ -58,7 +58,8 @@ def _pct(values: list[float], p: float) -> float:
 
 def measure(nice: int, n: int, rescan_photos: int, workdir: Path) -> dict:
     stack = bring_up(workdir / f"stack-{nice}", private=True, bucket="shelfwatch-priority")
-    env = {**os.environ, **stack.env(), "RESCAN_FEED_INTERVAL_S": "0.5", "MODEL_CACHE_DIR": str(workdir / "cache")}
+    env = {**os.environ, **stack.env(), **UNLIMITED, "RESCAN_FEED_INTERVAL_S": "0.5",
+           "MODEL_CACHE_DIR": str(workdir / "cache")}
     port = free_port()
     logs = workdir / f"logs-{nice}"
     children = [procs.spawn(["api", "--port", str(port)], env, logs / "api.log")]
