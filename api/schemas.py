@@ -7,11 +7,11 @@ come from the domain (``shared.audits``) so the schema and the domain agree.
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Literal, get_args
+from datetime import UTC, datetime
+from typing import Annotated, Literal, get_args
 
 from flask_openapi3 import FileStorage
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.audits import AISLE_MAX, IDEMPOTENCY_KEY_MAX, STORE_ID_PATTERN
 from shared.keys import DEFAULT_SCOPES, SCOPES
@@ -20,6 +20,20 @@ from shared.registry import MODES
 from shared.views import MAX_PAGE
 
 Scope = Literal["submit", "read", "admin"]
+
+# A time in a request: with its UTC offset, within 2000-2100, and held in UTC from here on
+# (Postgres takes offsets only up to ±15:59, Python up to ±23:59; years far out overflow).
+EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC)
+
+
+def _in_window(value: datetime) -> datetime:
+    value = value.astimezone(UTC)
+    if not EARLIEST <= value < LATEST:
+        raise ValueError("a time between 2000-01-01 and 2100-01-01")
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_in_window)]
 
 _RETRY_AFTER = {"description": "seconds until the next poll is worth making", "schema": {"type": "integer"}}
 _LOCATION = {"description": "the audit's URL", "schema": {"type": "string", "format": "uri"}}
@@ -60,7 +74,7 @@ class SubmitForm(BaseModel):
     photos: list[FileStorage] = Field(description="JPEG, PNG or WebP files, one per shelf photo")
     store_id: str = Field(pattern=STORE_ID_PATTERN, max_length=64, description="the store; part of the photo's key")
     aisle: str | None = Field(None, min_length=1, max_length=AISLE_MAX, description="the aisle or section")
-    captured_at: AwareDatetime | None = Field(None, description="when the photos were taken (ISO 8601 with offset)")
+    captured_at: Moment | None = Field(None, description="when the photos were taken (ISO 8601 with offset)")
     mode: Literal["fast", "accurate"] | None = Field(None, description="default accurate")
 
 
@@ -226,8 +240,8 @@ class JobPath(BaseModel):
 class AuditQuery(BaseModel):
     store_id: str | None = Field(None, max_length=64)
     status: AuditStatusName | None = None
-    since: AwareDatetime | None = Field(None, description="created at or after")
-    until: AwareDatetime | None = Field(None, description="created before")
+    since: Moment | None = Field(None, description="created at or after")
+    until: Moment | None = Field(None, description="created before")
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page")
 
@@ -368,7 +382,7 @@ class EventList(BaseModel):
 
 class EventQuery(BaseModel):
     type: Literal["audit.completed", "audit.failed", "stock.low", "rescan.completed", "ping"] | None = None
-    since: AwareDatetime | None = None
+    since: Moment | None = None
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     cursor: str | None = Field(None, max_length=200)
 
@@ -392,8 +406,8 @@ class RescanCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     store_id: str | None = Field(None, max_length=64)
-    since: AwareDatetime | None = Field(None, description="audits created at or after")
-    until: AwareDatetime | None = Field(None, description="audits created before")
+    since: Moment | None = Field(None, description="audits created at or after")
+    until: Moment | None = Field(None, description="audits created before")
     model_version: str | None = Field(None, max_length=64, description="a registry version; default: the serving "
                                                                        "accurate one")
     dry_run: bool = Field(False, description="only count: create nothing, enqueue nothing")
@@ -569,8 +583,8 @@ class SectionPath(BaseModel):
 
 
 class StockQuery(BaseModel):
-    since: AwareDatetime | None = Field(None, description="audits finished at or after")
-    until: AwareDatetime | None = Field(None, description="audits finished before")
+    since: Moment | None = Field(None, description="audits finished at or after")
+    until: Moment | None = Field(None, description="audits finished before")
     aisle: str | None = Field(None, max_length=AISLE_MAX, description="one section's aisle")
 
 
