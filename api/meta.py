@@ -6,16 +6,18 @@ package's own files: no CDN, so it works on a closed network.
 
 from __future__ import annotations
 
+import hmac
 import time
 from collections.abc import Iterator
 from importlib import resources
 
-from flask import Blueprint, Response, jsonify
+from flask import Blueprint, Response, jsonify, request
 from flask_openapi3 import OpenAPI, Tag
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from api import problems
 from api.contract import finish, route
 from api.schemas import Health, Readiness
 from api.services import Services
@@ -57,15 +59,28 @@ def register(app: OpenAPI, services: Services) -> None:
             except Exception as exc:  # noqa: BLE001 - readiness reports a failure, it does not raise
                 checks[name] = f"error: {type(exc).__name__}"
         ok = all(v == "ok" for v in checks.values())
-        return jsonify({"status": "ok" if ok else "unavailable", "checks": checks}), 200 if ok else 503
+        body: dict = {"status": "ok" if ok else "unavailable"}
+        if operator():  # what is down, and why, is for the operators, not the world
+            body["checks"] = checks
+        return jsonify(body), 200 if ok else 503
+
+    def operator() -> bool:
+        """No METRICS_TOKEN (the NetworkPolicy keeps callers in the cluster), or the caller sends it."""
+        token = services.settings.metrics_token
+        given = request.headers.get("Authorization", "")
+        return not token or hmac.compare_digest(given.encode(), f"Bearer {token}".encode())
 
     farm = CollectorRegistry()
     farm.register(FarmCollector(services))
 
     @route(app, "get", "/metrics", None, ok={200: {"description": "Prometheus text format",
                                                    "content": {"text/plain": {"schema": {"type": "string"}}}}},
-           tags=[META], summary="Prometheus metrics of this process, and the farm's read from Postgres")
+           errors=(401,), tags=[META],
+           summary="Prometheus metrics of this process, and the farm's read from Postgres",
+           description="With METRICS_TOKEN set, only for a request that sends it as a bearer token.")
     def metrics() -> Response:
+        if not operator():
+            return problems.unauthorized("send the metrics token as 'Authorization: Bearer <METRICS_TOKEN>'")
         return Response(generate_latest(scrape_registry()) + generate_latest(farm), mimetype=CONTENT_TYPE_LATEST)
 
     @route(app, "get", "/v1/openapi.json", None, ok={200: {"description": "this document",

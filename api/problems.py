@@ -67,6 +67,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "see the Allow header"),
     "job_not_done": (409, "the job has no result yet (Retry-After says when to look again)"),
     "request_too_large": (413, "the whole request is over the size limit"),
+    "uri_too_long": (414, "the request line is over 4 KiB (answered by gunicorn, before the app)"),
+    "headers_too_large": (431, "a header over 8 KiB, or over 100 headers (answered by gunicorn, before the app)"),
     "too_many_photos": (413, "more than MAX_PHOTOS_PER_AUDIT photos"),
     "photo_too_large": (413, "a photo is over MAX_PHOTO_BYTES"),
     "photo_too_many_pixels": (413, "a photo is over MAX_PHOTO_PIXELS"),

@@ -627,7 +627,8 @@ class Health(BaseModel):
 
 class Readiness(BaseModel):
     status: Literal["ok", "unavailable"]
-    checks: dict[str, str]
+    checks: dict[str, str] | None = Field(None, description="each dependency's state; with METRICS_TOKEN set, "
+                                                              "only for a request that sends it")
 
 
 

@@ -94,6 +94,8 @@ class Settings(BaseSettings):
 
     # --- observability --------------------------------------------------------------------
     log_format: str = Field("json", pattern="^(json|text)$", description="json (one object a line) or text")
+    metrics_token: str = Field("", description="if set, /metrics needs 'Authorization: Bearer <it>' and /readyz "
+                               "shows its checks only with it; empty: both open (keep them inside the cluster)")
     metrics_dir: Path = Field(Path(tempfile.gettempdir()) / "shelfwatch-metrics",
                               description="where gunicorn's and Celery's processes keep their metric samples "
                               "(prometheus_client's multiprocess mode; one subfolder per role and pid)")
