@@ -39,8 +39,10 @@ def create_app(settings: Settings) -> OpenAPI:
                                       description="Shelf audits: submit shelf photos, get product counts."),
                   doc_ui=False, validation_error_status=422, validation_error_model=Problem,
                   validation_error_callback=problems.from_validation)
-    # a whole audit fits; each photo is checked against its own limit afterwards
-    app.config["MAX_CONTENT_LENGTH"] = settings.max_photo_bytes * settings.max_photos_per_audit + (1 << 20)
+    # the request in all; Werkzeug spools each uploaded file to disk past 500 KB, and the photos
+    # are read one at a time (shared.audits), so a request costs the process about one photo
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.config["MAX_FORM_PARTS"] = settings.max_photos_per_audit + 20  # photos, then the other fields
     services = Services.build(settings)
     limits = Limits(app, settings)  # its check of the client's address runs before the hooks below
 

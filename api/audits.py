@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 
 from flask import Response, g, jsonify, url_for
-from flask_openapi3 import OpenAPI, Tag
+from flask_openapi3 import FileStorage, OpenAPI, Tag
 
 from api.contract import problem_response, route
 from api.schemas import (
@@ -69,6 +70,14 @@ class WaitHint:
         return resp
 
 
+def reader(upload: FileStorage) -> Callable[[], bytes]:
+    """Reads one upload from its spooled file each time it is called (never kept in memory)."""
+    def read() -> bytes:
+        upload.stream.seek(0)
+        return upload.stream.read()
+    return read
+
+
 def register(app: OpenAPI, services: Services) -> None:
     hint = WaitHint(services)
 
@@ -81,7 +90,7 @@ def register(app: OpenAPI, services: Services) -> None:
         sub = submit_audit(
             services.factory, services.store, services.settings, tenant_id=principal().tenant_id,
             store_id=form.store_id, aisle=form.aisle, captured_at=form.captured_at,
-            idempotency_key=header.idempotency_key, photos=[f.read() for f in form.photos], mode=form.mode,
+            idempotency_key=header.idempotency_key, photos=[reader(f) for f in form.photos], mode=form.mode,
             request_id=g.get("request_id"))
         try:
             for job_id, queue in sub.queued:  # only after the audit and its jobs are committed

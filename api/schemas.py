@@ -27,7 +27,10 @@ EARLIEST, LATEST = datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo
 
 
 def _in_window(value: datetime) -> datetime:
-    value = value.astimezone(UTC)
+    try:
+        value = value.astimezone(UTC)
+    except OverflowError:  # year 1 with a positive offset, year 9999 with a negative one
+        value = EARLIEST - EARLIEST.resolution
     if not EARLIEST <= value < LATEST:
         raise ValueError("a time between 2000-01-01 and 2100-01-01")
     return value

@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import re
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -48,8 +49,24 @@ class Submission:
     queued: list[tuple[uuid.UUID, str]] = field(default_factory=list)  # (job, queue) still to enqueue
 
 
-def check_photos(photos: list[bytes], settings: Settings) -> list[str]:
-    """Check every upload from its header alone; returns their content types.
+PhotoSource = bytes | Callable[[], bytes]  # a photo, or a reader of one upload (read when needed, then dropped)
+
+
+def _read(photo: PhotoSource) -> bytes:
+    return photo if isinstance(photo, bytes) else photo()
+
+
+@dataclass(frozen=True)
+class CheckedPhoto:
+    content_type: str
+    width: int
+    height: int
+    size: int
+    sha256: str
+
+
+def check_photos(photos: Sequence[PhotoSource], settings: Settings) -> list[CheckedPhoto]:
+    """Check every upload from its header alone, one photo in memory at a time.
 
     Every problem of every photo is reported at once. The error's class (and so the HTTP
     status) is the gravest one found: too large, then unsupported, then unreadable.
@@ -58,12 +75,13 @@ def check_photos(photos: list[bytes], settings: Settings) -> list[str]:
         raise Invalid.one("photos", "no_photos", "send one or more files in the multipart field 'photos'")
     if len(photos) > settings.max_photos_per_audit:
         raise TooLarge("too_many_photos", f"at most {settings.max_photos_per_audit} photos per audit")
-    types: list[str] = []
+    checked: list[CheckedPhoto] = []
     large: list[FieldProblem] = []
     media: list[FieldProblem] = []
     other: list[FieldProblem] = []
-    for i, data in enumerate(photos):
+    for i, source in enumerate(photos):
         where = f"photos[{i}]"
+        data = _read(source)
         if not data:
             other.append(FieldProblem(where, "photo_empty", f"{where} is empty"))
             continue
@@ -81,7 +99,8 @@ def check_photos(photos: list[bytes], settings: Settings) -> list[str]:
             large.append(FieldProblem(where, "photo_too_many_pixels", f"{where} is {header.width}x{header.height}; "
                                       f"the limit is {settings.max_photo_pixels} pixels"))
             continue
-        types.append(header.content_type)
+        checked.append(CheckedPhoto(header.content_type, header.width, header.height, len(data),
+                                    hashlib.sha256(data).hexdigest()))
     problems = large + media + other
     if large:
         raise TooLarge.with_problems(problems)
@@ -89,7 +108,7 @@ def check_photos(photos: list[bytes], settings: Settings) -> list[str]:
         raise UnsupportedMedia.with_problems(problems)
     if other:
         raise Invalid(problems)
-    return types
+    return checked
 
 
 def check_fields(store_id: str, aisle: str | None, captured_at: datetime | None, mode: str | None,
@@ -117,13 +136,15 @@ def check_fields(store_id: str, aisle: str | None, captured_at: datetime | None,
 
 def submit_audit(factory: sessionmaker[Session], store: PhotoStore, settings: Settings, *, tenant_id: str,
                  store_id: str, aisle: str | None, captured_at: datetime | None, idempotency_key: str | None,
-                 photos: list[bytes], mode: str | None = None, request_id: str | None = None) -> Submission:
+                 photos: Sequence[PhotoSource], mode: str | None = None, request_id: str | None = None) -> Submission:
+    """Store one audit: its rows and photos in one go, or nothing. Photos may be readers of the
+    uploads (the gateway's spooled files): each is read twice (checked, then stored), never all at once."""
     problems = check_fields(store_id, aisle, captured_at, mode, idempotency_key)
     if problems:
         raise Invalid(problems)
-    types = check_photos(photos, settings)
+    checked = check_photos(photos, settings)
     mode = mode or DEFAULT_MODE
-    digests = [hashlib.sha256(p).hexdigest() for p in photos]
+    digests = [c.sha256 for c in checked]
     request_hash = hashlib.sha256(
         "\n".join([store_id, aisle or "", captured_at.isoformat() if captured_at else "", mode, *digests]).encode()
     ).hexdigest()
@@ -137,7 +158,8 @@ def submit_audit(factory: sessionmaker[Session], store: PhotoStore, settings: Se
     audit_id = uuid.uuid4()
     job_ids = [uuid.uuid4() for _ in photos]
     day = captured_at or datetime.now(UTC)
-    keys = [PhotoStore.key_for(tenant_id, store_id, day, str(j), t) for j, t in zip(job_ids, types, strict=True)]
+    keys = [PhotoStore.key_for(tenant_id, store_id, day, str(j), c.content_type)
+            for j, c in zip(job_ids, checked, strict=True)]
     put: list[str] = []
     try:
         with factory() as session, session.begin():
@@ -145,14 +167,13 @@ def submit_audit(factory: sessionmaker[Session], store: PhotoStore, settings: Se
                               captured_at=captured_at, idempotency_key=idempotency_key,
                               request_hash=request_hash, status=AuditStatus.QUEUED))
             session.flush()  # a concurrent request with the same key stops here, before any put
-            for i, (job_id, key, data, digest) in enumerate(zip(job_ids, keys, photos, digests, strict=True)):
-                h = read_header(data)
+            for i, (job_id, key, c) in enumerate(zip(job_ids, keys, checked, strict=True)):
                 session.add(Job(id=job_id, tenant_id=tenant_id, audit_id=audit_id, position=i, photo_key=key,
-                                photo_sha256=digest, photo_bytes=len(data), width=h.width, height=h.height,
+                                photo_sha256=c.sha256, photo_bytes=c.size, width=c.width, height=c.height,
                                 queue="audits", mode=mode, status=JobStatus.QUEUED, request_id=request_id))
             session.flush()
-            for key, data, ctype in zip(keys, photos, types, strict=True):
-                store.put(key, data, ctype)
+            for key, source, c in zip(keys, photos, checked, strict=True):
+                store.put(key, _read(source), c.content_type)
                 put.append(key)
     except IntegrityError:
         _forget(store, put)

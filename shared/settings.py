@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     max_photo_bytes: int = Field(20 * 1024 * 1024, description="largest accepted photo file")
     max_photo_pixels: int = Field(50_000_000, description="largest accepted width × height")
     max_photos_per_audit: int = Field(50, description="photos in one POST /v1/audits")
+    max_request_bytes: int = Field(100 * 1024 * 1024, description="one POST /v1/audits in all (its photos are "
+                                   "spooled to disk and read one at a time, so a gateway holds about one photo)")
 
     # --- the workers ----------------------------------------------------------------
     models_dir: Path = Field(Path("models"), description="model files, their cards and registry.json")
