@@ -27,6 +27,7 @@ from shared.detector import Detector, counts_of
 from shared.imaging import PhotoError, decode
 from shared.logs import context
 from shared.models import Detection, Job, JobStatus, Result
+from shared.plausibility import not_a_shelf
 from shared.storage import PhotoStore
 
 log = logging.getLogger("shelfwatch.batches")
@@ -121,6 +122,9 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
         report.infer_s += detector.last_infer_s
         for (i, _), result in zip(mine, found, strict=True):
             outcomes[i] = result
+    for i, outcome in enumerate(outcomes):  # hundreds of "products" on noise is no count (shared.plausibility)
+        if isinstance(outcome, list) and (reason := not_a_shelf(outcome)):
+            outcomes[i] = PhotoError("not_a_shelf", reason)
     analyses = [analyse_photo(p, o) if isinstance(p, bytes) and isinstance(o, list) else None
                 for p, o in zip(photos, outcomes, strict=True)]
     t3 = time.perf_counter()

@@ -1,0 +1,48 @@
+"""Photos that are not shelves, or not photos at all, fail alone, with a reason; the rest of the batch stands.
+
+The worker's own batch function (``shared.batches.process_batch``) on the real database
+and object storage, with the served model (v11: the not-a-shelf check was measured on it;
+v1, the tests' pin, finds nothing at all on noise).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from tests.conftest import SAMPLES
+from tests.paths import MODELS
+
+
+def noise_jpeg(seed: int) -> bytes:
+    img = np.random.default_rng(seed).integers(0, 255, (1200, 1600, 3), dtype=np.uint8)
+    return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
+
+
+def test_noise_and_a_poison_photo_fail_alone_and_the_shelves_in_their_batch_are_counted(factory, settings, tenant,
+                                                                                        api_key):
+    from shared.audits import submit_audit
+    from shared.batches import process_batch
+    from shared.detector import Detector
+    from shared.models import Job
+    from shared.storage import PhotoStore
+
+    shelf = SAMPLES[3].read_bytes()
+    good = cv2.imencode(".jpg", cv2.imread(str(SAMPLES[0])))[1].tobytes()
+    poison = good[:600] + bytes(len(good) - 600)  # a readable header, then nothing an image decoder can use
+    store = PhotoStore(settings)
+    photos = [shelf, noise_jpeg(1), poison, good]
+    sub = submit_audit(factory, store, settings, tenant_id=tenant, store_id="bad", aisle=None, captured_at=None,
+                       idempotency_key=None, photos=photos)
+    detector = Detector(MODELS / "shelfwatch-v11-int8.onnx", threads=1)
+    report = process_batch(factory, store, {"accurate": detector, "fast": detector}, [str(j) for j in sub.job_ids])
+    with factory() as session:
+        jobs = {j.id: j for j in session.query(Job).filter(Job.id.in_(sub.job_ids))}
+    shelf_job, noise_job, poison_job, good_job = (jobs[j] for j in sub.job_ids)
+    assert (shelf_job.status, good_job.status) == ("done", "done")
+    assert noise_job.status == "failed"
+    assert noise_job.failure_code == "not_a_shelf"
+    assert "noise" in noise_job.failure_reason
+    assert poison_job.status == "failed"
+    assert poison_job.failure_code == "photo_undecodable"
+    assert sorted(report.failed) == sorted([str(noise_job.id), str(poison_job.id)])
