@@ -14,8 +14,10 @@ import re
 import time
 import uuid
 
+from botocore.exceptions import BotoCoreError
 from flask import Response, g, request
 from flask_openapi3 import Info, OpenAPI
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from api import audits, keys, meta, models, problems, rescans, reviews, stores, web, webhooks
@@ -107,6 +109,18 @@ def create_app(settings: Settings) -> OpenAPI:
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:
         return problems.from_http(exc)
+
+    @app.errorhandler(OperationalError)
+    def _database_down(exc: OperationalError) -> Response:
+        app.logger.warning("database unavailable: %s", str(exc).splitlines()[0])
+        return problems.problem(503, "database_unavailable", "the database does not answer; try again shortly",
+                                headers={"Retry-After": "5"})
+
+    @app.errorhandler(BotoCoreError)
+    def _storage_down(exc: BotoCoreError) -> Response:  # no connection, timeouts (an S3 error answer is ClientError)
+        app.logger.warning("object storage unavailable: %s", exc)
+        return problems.problem(503, "storage_unavailable", "object storage does not answer; nothing was stored, "
+                                "send the request again shortly", headers={"Retry-After": "5"})
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception) -> Response:

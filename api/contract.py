@@ -53,6 +53,8 @@ def route(app: OpenAPI, method: str, rule: str, scope: str | None,
     statuses = set(errors) | ({401, 403} if scope else set()) | ({415} if consumes else set())
     if rule not in EXEMPT:  # api/limits.py: every route but the probes' is rate limited
         statuses.add(429)
+    if scope:  # the key is looked up in the database: without one, 503 (database_unavailable)
+        statuses.add(503)
     # an entry of ``ok`` wins over the generic problem of the same status (a 409 with Retry-After)
     responses: dict[int, Any] = {**{s: problem_response(s) for s in sorted(statuses)}, **ok}
     description = kwargs.pop("description", "")

@@ -75,7 +75,7 @@ def register(app: OpenAPI, services: Services) -> None:
 
     @route(app, "get", "/metrics", None, ok={200: {"description": "Prometheus text format",
                                                    "content": {"text/plain": {"schema": {"type": "string"}}}}},
-           errors=(401,), tags=[META],
+           errors=(401, 503), tags=[META],
            summary="Prometheus metrics of this process, and the farm's read from Postgres",
            description="With METRICS_TOKEN set, only for a request that sends it as a bearer token.")
     def metrics() -> Response:

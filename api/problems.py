@@ -89,6 +89,8 @@ ERROR_CODES: dict[str, tuple[int, str]] = {
     "quota_exceeded": (429, "the tenant's photos for today are used up (Retry-After: until midnight UTC)"),
     "internal_error": (500, "a bug: it has been logged"),
     "broker_unavailable": (503, "stored but not queued: resend with the same Idempotency-Key"),
+    "database_unavailable": (503, "the database does not answer (Retry-After says when to try again)"),
+    "storage_unavailable": (503, "object storage does not answer; nothing was stored (Retry-After)"),
 }
 FIELD_CODES = "invalid_<field>, missing_<field>"  # one per field of each request schema, listed in the spec
 

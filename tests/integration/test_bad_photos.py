@@ -28,7 +28,9 @@ def test_noise_and_a_poison_photo_fail_alone_and_the_shelves_in_their_batch_are_
     from shared.storage import PhotoStore
 
     shelf = SAMPLES[3].read_bytes()
-    good = cv2.imencode(".jpg", cv2.imread(str(SAMPLES[0])))[1].tobytes()
+    sample = cv2.imread(str(SAMPLES[0]))
+    assert sample is not None
+    good = cv2.imencode(".jpg", sample)[1].tobytes()
     poison = good[:600] + bytes(len(good) - 600)  # a readable header, then nothing an image decoder can use
     store = PhotoStore(settings)
     photos = [shelf, noise_jpeg(1), poison, good]

@@ -29,3 +29,31 @@ def test_metrics_and_readiness_details_need_the_metrics_token(settings, spec):
     assert probe.get_json() == {"status": "ok"}
     operator = client.get("/readyz", headers={"Authorization": "Bearer s3cret-token"}).get_json()
     assert operator["checks"] == {"database": "ok", "object_storage": "ok", "broker": "ok"}
+
+
+def test_without_a_database_every_keyed_route_answers_503_not_500(settings, spec, api_key):
+    """Postgres down (here: a server that is not there): the key cannot be checked; 503 with Retry-After."""
+    from tests.integration.test_contract import SCOPED, _path
+
+    down = settings.model_copy(update={"database_url": "postgresql+psycopg2://postgres@127.0.0.1:9/gone"})
+    client = make_app(down, spec).test_client()
+    for method, template, _ in SCOPED:
+        r = client.open(_path(template), method=method.upper(), headers={"Authorization": f"Bearer {api_key}"})
+        problem(r, 503, "database_unavailable")
+        assert int(r.headers["Retry-After"]) > 0
+    problem(client.get("/metrics"), 503, "database_unavailable")
+
+
+def test_without_object_storage_a_submit_answers_503_and_stores_nothing(settings, spec, api_key, factory, tenant):
+    from sqlalchemy import func, select
+
+    from shared.models import Audit
+    from tests.conftest import SAMPLES, post_audit
+
+    down = settings.model_copy(update={"s3_endpoint_url": "http://127.0.0.1:9"})
+    client = make_app(down, spec).test_client()
+    r = post_audit(client, api_key, [SAMPLES[0].read_bytes()], idem="s3-down")
+    problem(r, 503, "storage_unavailable")
+    assert int(r.headers["Retry-After"]) > 0
+    with factory() as session:  # rolled back: the same request succeeds later, not replayed as stored
+        assert session.execute(select(func.count()).select_from(Audit).where(Audit.tenant_id == tenant)).scalar() == 0
