@@ -25,7 +25,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 
 from celery import Celery
-from sqlalchemy import delete, exists, select, update
+from sqlalchemy import delete, exists, or_, select, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -70,11 +70,17 @@ class Heartbeat(threading.Thread):
         self.stopped.set()
 
 
-def lost_jobs(session: Session, lease_s: float, now: datetime | None = None) -> list[Job]:
-    """Running jobs (locked) whose process has not been heard from for ``lease_s`` seconds."""
-    cutoff = (now or datetime.now(UTC)) - timedelta(seconds=lease_s)
+def lost_jobs(session: Session, lease_s: float, now: datetime | None = None,
+              max_batch_s: float | None = None) -> list[Job]:
+    """Running jobs (locked) whose process has not been heard from for ``lease_s`` seconds, or
+    (``max_batch_s``: the task time limit) that no batch can still be running."""
+    now = now or datetime.now(UTC)
+    cutoff = now - timedelta(seconds=lease_s)
     alive = exists().where(WorkerHeartbeat.worker_id == Job.claimed_by, WorkerHeartbeat.seen_at >= cutoff)
-    query = (select(Job).where(Job.status == JobStatus.RUNNING, Job.started_at < cutoff, ~alive)
+    lost = ~alive
+    if max_batch_s is not None:  # a live process whose batch failed without putting its jobs back
+        lost = or_(lost, Job.started_at < now - timedelta(seconds=max_batch_s + lease_s))
+    query = (select(Job).where(Job.status == JobStatus.RUNNING, Job.started_at < cutoff, lost)
              .order_by(Job.started_at).limit(10_000).with_for_update(skip_locked=True))
     return list(session.execute(query).scalars())
 
@@ -96,7 +102,7 @@ def unsent_jobs(session: Session, queues: list[str], lease_s: float, now: dateti
 
 
 def reap(factory: sessionmaker[Session], celery: Celery, lease_s: float, now: datetime | None = None,
-         empty_queues: list[str] | None = None) -> list[str]:
+         empty_queues: list[str] | None = None, max_batch_s: float | None = None) -> list[str]:
     """Put the jobs of lost processes back on their queues; returns their ids.
 
     ``empty_queues``: queues the broker says hold no message (Redis; None on SQS, whose
@@ -105,7 +111,7 @@ def reap(factory: sessionmaker[Session], celery: Celery, lease_s: float, now: da
     """
     now = now or datetime.now(UTC)
     with factory() as session, session.begin():
-        jobs = lost_jobs(session, lease_s, now)
+        jobs = lost_jobs(session, lease_s, now, max_batch_s)
         sent = [(str(j.id), j.queue, j.claimed_by) for j in jobs]
         sent += [(str(j.id), j.queue, "no message") for j in unsent_jobs(session, empty_queues or [], lease_s, now)]
         if jobs:

@@ -28,6 +28,7 @@ from shared.celery_app import (
     NIGHTLY_TASK,
     REAP_TASK,
     RESCAN_TASK,
+    enqueue,
     enqueue_deliveries,
     enqueue_rescan,
     is_sqs,
@@ -41,6 +42,8 @@ from shared.model_store import ModelStore
 from shared.settings import Settings
 from workers.runtime import RuntimeHolder
 from workers.tasks import batch_metrics, log, retry_jobs, shelfwatch_task, webhook_metrics
+
+RESEND_AFTER_S = 5  # a batch that failed as a whole (database or storage down) is sent again this much later
 
 
 def create_worker_app(settings: Settings) -> Celery:
@@ -79,7 +82,15 @@ def create_worker_app(settings: Settings) -> Celery:
         detectors = rt.detectors()
         for mode, det in detectors.items():
             versions.observe(mode, det.version)
-        report = process_batch(rt.factory, rt.store, detectors, job_ids, settings.public_url, worker=alive())
+        try:
+            report = process_batch(rt.factory, rt.store, detectors, job_ids, settings.public_url, worker=alive())
+        except Exception:
+            # the database or storage failed mid-batch: the jobs may stay claimed by this live process,
+            # which the reaper leaves alone; send them again shortly (a claim takes running jobs too)
+            log.exception("batch of %d jobs failed; sending them again in %d s", len(job_ids), RESEND_AFTER_S)
+            for job_id in job_ids:
+                enqueue(self.app, job_id, queue="audits", countdown=RESEND_AFTER_S)
+            raise
         retry_jobs(self.app, report.retry)
         enqueue_deliveries(self.app, report.deliveries)  # committed with the audits they report
         batch_metrics("audits", report)
@@ -144,7 +155,8 @@ def create_worker_app(settings: Settings) -> Celery:
     def reap() -> int:
         # on Redis, a queue with no message left means its queued jobs' messages were lost
         empty = None if is_sqs(settings) else [q for q in ("audits",) if waiting(app, q) == 0]
-        taken = leases.reap(runtime.factory(), app, settings.lease_s, empty_queues=empty)
+        taken = leases.reap(runtime.factory(), app, settings.lease_s, empty_queues=empty,
+                            max_batch_s=settings.task_time_limit_s)
         if taken:
             JOBS.labels("audits", "reaped").inc(len(taken))
         return len(taken)

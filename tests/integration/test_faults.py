@@ -197,3 +197,51 @@ def submit_run_of(settings: Settings, factory, tenant: str, n: int) -> list[uuid
     return submit_audit(factory, PhotoStore(settings), settings, tenant_id=tenant, store_id="faults", aisle=None,
                         captured_at=None, idempotency_key=None,
                         photos=[SAMPLES[k % len(SAMPLES)].read_bytes() for k in range(n)]).job_ids
+
+
+def test_redis_losing_everything_mid_run_costs_seconds(faulty_farm, factory, tenant):
+    """Connections dropped and every key gone, as a restart of a Redis that keeps nothing on disk does."""
+    _farm, settings = faulty_farm
+    from shared.celery_app import make_celery
+
+    jobs = submit_run(settings, factory, tenant)
+    wait_until(lambda: counts(factory, jobs).get("done", 0) >= 40, 120, "40 jobs done")
+    redis = make_celery(settings).connection_for_write().default_channel.client
+    lost_at = time.monotonic()
+    redis.flushdb()
+    redis.client_kill_filter(_type="normal", skipme=True)
+    left = len(jobs) - counts(factory, jobs).get("done", 0)
+    wait_until(lambda: counts(factory, jobs).get("done", 0) == len(jobs), 180, "every job done")
+    took = time.monotonic() - lost_at
+    print(f"\nRedis flushed and its clients cut with {left} jobs left: all done {took:.1f} s later")
+    assert took <= GOAL_S + 30
+    check_end_state(factory, jobs)
+
+
+def test_postgres_refusing_connections_mid_run(faulty_farm, factory, tenant, stack, client, api_key):
+    """Every session cut and new ones refused for 8 s: the gateway answers 503, the workers retry."""
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import post_audit, problem
+
+    _farm, settings = faulty_farm
+    jobs = submit_run(settings, factory, tenant)
+    wait_until(lambda: counts(factory, jobs).get("done", 0) >= 40, 120, "40 jobs done")
+    name = stack.database_url.rsplit("/", 1)[1]
+    admin = create_engine(stack.database_url.rsplit("/", 1)[0] + "/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false'))
+        conn.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = :n AND "
+                          "pid <> pg_backend_pid()"), {"n": name})
+        down_at = time.monotonic()
+        try:
+            r = post_audit(client, api_key, [SAMPLES[0].read_bytes()])
+            problem(r, 503, "database_unavailable")
+            time.sleep(8)
+        finally:
+            conn.execute(text(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true'))
+    admin.dispose()
+    wait_until(lambda: counts(factory, jobs).get("done", 0) == len(jobs), 240, "every job done")
+    took = time.monotonic() - down_at
+    print(f"\nPostgres refused connections for 8 s mid-run: all {len(jobs)} jobs done {took:.1f} s after it went down")
+    check_end_state(factory, jobs)
