@@ -36,7 +36,7 @@ LOCK_VENV := build/lock-venv
 LOCK_ARGS ?= --upgrade
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint unit train bench services services-down lock restore openapi clean promtool chromium
+.PHONY: help install demo test lint audit unit train bench services services-down lock restore openapi clean promtool chromium
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
@@ -61,11 +61,14 @@ services: $(VENV)/.installed-demo  ## find or start Postgres, Redis and the S3-A
 services-down:  ## stop the services `make services` started (never the machine's own)
 	$(BIN)/shelfwatch-dev services down
 
-lint: $(VENV)/.installed-test  ## ruff and mypy
+audit: $(VENV)/.installed-test  ## pip-audit of every pinned version, where its advisory data is reachable
+	$(BIN)/python -m devtools.audit
+
+lint: $(VENV)/.installed-test  ## ruff (with its security rules) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(VENV)/.installed-test lint promtool chromium  ## lint, then the whole suite on real services (starts what it needs)
+test: $(VENV)/.installed-test lint audit promtool chromium  ## lint, audit, then the whole suite on real services (starts what it needs)
 	$(BIN)/pytest -q $(ARGS)
 
 # promtool checks the alert rules: tests/unit/test_alerts_and_dashboard.py runs `promtool check

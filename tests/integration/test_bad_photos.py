@@ -48,3 +48,24 @@ def test_noise_and_a_poison_photo_fail_alone_and_the_shelves_in_their_batch_are_
     assert poison_job.status == "failed"
     assert poison_job.failure_code == "photo_undecodable"
     assert sorted(report.failed) == sorted([str(noise_job.id), str(poison_job.id)])
+
+
+def test_object_storage_down_during_a_batch_puts_its_jobs_back_for_a_retry(factory, settings, tenant, api_key):
+    from shared.audits import submit_audit
+    from shared.batches import process_batch
+    from shared.detector import Detector
+    from shared.models import Job
+    from shared.storage import PhotoStore
+
+    store = PhotoStore(settings)
+    sub = submit_audit(factory, store, settings, tenant_id=tenant, store_id="s3-down", aisle=None, captured_at=None,
+                       idempotency_key=None, photos=[SAMPLES[0].read_bytes(), SAMPLES[1].read_bytes()])
+    ids = [str(j) for j in sub.job_ids]
+    detector = Detector(MODELS / "shelfwatch-v1-int8.onnx", threads=1)
+    gone = PhotoStore(settings.model_copy(update={"s3_endpoint_url": "http://127.0.0.1:9"}))
+    report = process_batch(factory, gone, {"accurate": detector, "fast": detector}, ids)
+    assert sorted(r.job_id for r in report.retry) == sorted(ids)  # transient: sent again with backoff
+    with factory() as session:
+        assert {j.status for j in session.query(Job).filter(Job.id.in_(sub.job_ids))} == {"queued"}
+    again = process_batch(factory, store, {"accurate": detector, "fast": detector}, ids)  # storage is back
+    assert sorted(again.done) == sorted(ids)
