@@ -61,8 +61,14 @@ services: $(VENV)/.installed-demo  ## find or start Postgres, Redis and the S3-A
 services-down:  ## stop the services `make services` started (never the machine's own)
 	$(BIN)/shelfwatch-dev services down
 
+# pip-audit in a virtualenv of its own under build/ (it brings pip itself as a dependency,
+# which the project's lock should not pin), like pip-tools for `make lock`
+PIP_AUDIT := pip-audit==2.10.1
+AUDIT_VENV := build/audit-venv
+
 audit: $(VENV)/.installed-test  ## pip-audit of every pinned version, where its advisory data is reachable
-	$(BIN)/python -m devtools.audit
+	@test -x $(AUDIT_VENV)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT_VENV) && $(AUDIT_VENV)/bin/pip install --quiet $(PIP_AUDIT); }
+	$(BIN)/python -m devtools.audit --pip-audit $(AUDIT_VENV)/bin/pip-audit
 
 lint: $(VENV)/.installed-test  ## ruff (with its security rules) and mypy
 	$(BIN)/ruff check .
