@@ -113,6 +113,7 @@ def transport_options(settings: Settings) -> dict:
         options["region"] = settings.s3_region
         options["predefined_queues"] = {q: {"url": settings.sqs_queue_url_prefix + q} for q in QUEUES}
         options["wait_time_seconds"] = 10  # long polling: fewer empty receives, lower bill
+        options["is_secure"] = settings.sqs_tls
     return options
 
 

@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     broker_url: str = Field("", description="Celery broker URL (redis://… or sqs://); default REDIS_URL")
     sqs_queue_url_prefix: str = Field("", description="SQS broker only: queue URL before the queue name, "
                                       "e.g. https://sqs.REGION.amazonaws.com/ACCOUNT/shelfwatch-prod-")
+    sqs_tls: bool = Field(True, description="SQS broker only: talk TLS to the endpoint; false for a local "
+                          "SQS-API server given in BROKER_URL (sqs://KEY:SECRET@host:port)")
     s3_endpoint_url: str = Field("", description="S3 API endpoint; empty means AWS itself")
     s3_bucket: str = Field("shelfwatch-photos", description="bucket for photos")
     s3_region: str = Field("us-east-1", description="AWS region of the bucket")

@@ -25,6 +25,8 @@ from shared.settings import Settings
 from tests.conftest import MODEL, SAMPLES
 from tests.farms import Farm
 
+pytestmark = pytest.mark.slow  # a minute each: a 300-photo run with a fault in the middle
+
 PHOTOS = 300
 PER_AUDIT = 10
 GOAL_S = 60.0  # the issue's bound on taking up a lost worker's jobs
@@ -46,13 +48,13 @@ def faulty_farm(stack, tenant, api_key, tmp_path) -> Iterator[tuple[Farm, Settin
     farm.close()
 
 
-def submit_run(settings: Settings, factory, tenant: str) -> list[uuid.UUID]:
+def submit_run(settings: Settings, factory, tenant: str, photos_in_all: int = PHOTOS) -> list[uuid.UUID]:
     from shared.audits import submit_audit
     from shared.celery_app import enqueue, make_celery
     from shared.storage import PhotoStore
 
     celery, store, jobs = make_celery(settings), PhotoStore(settings), []
-    for i in range(PHOTOS // PER_AUDIT):
+    for i in range(photos_in_all // PER_AUDIT):
         photos = [SAMPLES[(i + k) % len(SAMPLES)].read_bytes() for k in range(PER_AUDIT)]
         sub = submit_audit(factory, store, settings, tenant_id=tenant, store_id="faults", aisle=None,
                            captured_at=None, idempotency_key=None, photos=photos)
@@ -245,3 +247,39 @@ def test_postgres_refusing_connections_mid_run(faulty_farm, factory, tenant, sta
     took = time.monotonic() - down_at
     print(f"\nPostgres refused connections for 8 s mid-run: all {len(jobs)} jobs done {took:.1f} s after it went down")
     check_end_state(factory, jobs)
+
+
+def test_redis_restarted_mid_run(stack, factory, tenant, api_key, tmp_path):
+    """The broker's process killed and started again on its port, empty (it keeps nothing on disk)."""
+    import subprocess
+
+    from devtools.stack import free_port, redis_answers, redis_binary
+
+    port = free_port()
+    cmd = [redis_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+           "--dir", str(tmp_path)]
+    redis = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    broker = f"redis://127.0.0.1:{port}/0"
+    wait_until(lambda: redis_answers(broker), 20, "redis up")
+    env = {**os.environ, **stack.env(), "REDIS_URL": broker, "BROKER_URL": broker, "MODEL_PATH": str(MODEL),
+           "ENV": "test", "BATCH_SIZE": "8", "BATCH_WAIT_MS": "100"}
+    settings = stack.settings(model_path=str(MODEL), env="test", redis_url=broker, broker_url=broker)
+    farm = Farm(env, tmp_path, ["worker", "--concurrency", "2"],
+                {"webhooks": ["worker", "--queues", "webhooks", "--pool", "threads", "--concurrency", "2"]})
+    try:
+        jobs = submit_run(settings, factory, tenant)
+        wait_until(lambda: counts(factory, jobs).get("done", 0) >= 40, 120, "40 jobs done")
+        redis.kill()
+        redis.wait(timeout=10)
+        down_at = time.monotonic()
+        left = len(jobs) - counts(factory, jobs).get("done", 0)
+        time.sleep(3)
+        redis = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_until(lambda: counts(factory, jobs).get("done", 0) == len(jobs), 180, "every job done")
+        took = time.monotonic() - down_at
+        print(f"\nRedis killed with {left} jobs left, back 3 s later, empty: all done {took:.1f} s after the kill")
+        assert took <= GOAL_S + 30
+        check_end_state(factory, jobs)
+    finally:
+        farm.close()
+        redis.kill()
