@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Response, jsonify
 from flask_openapi3 import OpenAPI, Tag
 
@@ -26,6 +28,11 @@ def card_view(version: str, entry: dict, serving: list[str]) -> dict:
             if figures else None}
 
 
+def canary_view(mode: dict) -> dict | None:
+    canary = mode.get("canary")
+    return {"version": Path(canary["model"]).stem, "fraction": canary["fraction"]} if canary else None
+
+
 def register(app: OpenAPI, services: Services) -> None:
     store = ModelStore(services.settings)
 
@@ -35,7 +42,7 @@ def register(app: OpenAPI, services: Services) -> None:
                        "measured on the synthetic validation set when the version was built (docs/model.md).")
     def list_models() -> Response:
         registry = store.registry()
-        modes = {mode: {"version": v, "input_size": size}
+        modes = {mode: {"version": v, "input_size": size, "canary": canary_view(registry["modes"][mode])}
                  for mode in registry.get("modes", {}) for v, size in [store.serving(mode)]}
         versions = store.versions()
         items = [card_view(name, entry, sorted(m for m, spec in modes.items() if spec["version"] == name))

@@ -719,9 +719,16 @@ class ModelVersion(BaseModel):
     metrics: ModelMetrics | None = Field(None, description="its card's figures on the synthetic validation set")
 
 
+class CanaryOut(BaseModel):
+    version: str
+    fraction: float = Field(description="the share of the mode's new jobs it takes (fixed per job id)")
+
+
 class ModeOut(BaseModel):
     version: str
     input_size: int | None
+    canary: CanaryOut | None = Field(None, description="a candidate taking a share of the jobs (`shelfwatch models "
+                                                       "canary`)")
 
 
 class ModelList(BaseModel):

@@ -3,7 +3,7 @@
     shelfwatch api | worker | beat     run the gateway (gunicorn), a Celery worker or the scheduler
     shelfwatch migrate                 alembic upgrade head
     shelfwatch keys create|list|revoke API keys and their scopes
-    shelfwatch models list|publish|serve  the model registry: what serves each mode, in the bucket
+    shelfwatch models list|publish|serve|canary|promote-canary  the model registry in the bucket
     shelfwatch rescan start|watch|diff…   re-scan stored photos with a model version
     shelfwatch stores create|list|section|sections   stores, sections, stock levels
     shelfwatch labels export --since D DIR   reviewed photos as a YOLO dataset (make train DATA=DIR)
@@ -19,7 +19,9 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from shared.settings import Settings, get_settings
 
@@ -124,7 +126,21 @@ def cmd_models(args: argparse.Namespace, s: Settings) -> int:
         sent = store.publish(s.models_dir, overwrite_registry=args.registry)
         print(f"uploaded to {store.store.bucket}/models/: {', '.join(sent)}")
         return 0
-    reg = store.registry()  # serve: the bucket's registry names VERSION for MODE; workers follow within the TTL
+    reg = store.registry()  # the bucket's registry; workers follow a change within the TTL
+    if args.action == "canary":
+        return _canary(store, reg, args, s)
+    if args.action == "promote-canary":
+        canary = reg["modes"][args.mode].pop("canary", None)
+        if not canary:
+            raise SystemExit(f"{args.mode} has no canary to promote")
+        was = reg["modes"][args.mode]["model"]
+        reg["modes"][args.mode] = {"model": canary["model"],
+                                   **({"input_size": canary["input_size"]} if canary.get("input_size") else {})}
+        reg.setdefault("history", []).append({"at": datetime.now(UTC).isoformat(timespec="seconds"), "mode": args.mode,
+                                              "from": was, "to": canary["model"], "how": "canary promoted"})
+        store.write_registry(reg)
+        print(f"{args.mode} now serves {Path(canary['model']).stem} for every job (was {Path(was).stem})")
+        return 0
     if args.version not in reg.get("versions", {}):
         raise SystemExit(f"{args.version!r} is not in the registry's versions")
     reg["modes"][args.mode] = {"model": reg["versions"][args.version]["file"],
@@ -132,6 +148,27 @@ def cmd_models(args: argparse.Namespace, s: Settings) -> int:
     store.write_registry(reg)
     print(f"{args.mode} now serves {args.version}; workers switch within MODEL_REGISTRY_TTL_S "
           f"({s.model_registry_ttl_s:g} s)")
+    return 0
+
+
+def _canary(store: Any, reg: dict, args: argparse.Namespace, s: Settings) -> int:
+    """A candidate version takes ``--fraction`` of a mode's new jobs (0 ends the canary)."""
+    mode = reg["modes"][args.mode]
+    if not args.fraction:
+        mode.pop("canary", None)
+        store.write_registry(reg)
+        print(f"{args.mode}: no canary; {Path(mode['model']).stem} takes every job")
+        return 0
+    if args.version not in reg.get("versions", {}):
+        raise SystemExit(f"{args.version!r} is not in the registry's versions")
+    if not 0 < args.fraction < 1:
+        raise SystemExit("--fraction: between 0 and 1 (0 ends the canary)")
+    mode["canary"] = {"model": reg["versions"][args.version]["file"], "fraction": args.fraction,
+                      **({"input_size": args.input_size} if args.input_size else {})}
+    store.write_registry(reg)
+    print(f"{args.mode}: {args.version} takes {args.fraction:.0%} of new jobs (by job id) within "
+          f"MODEL_REGISTRY_TTL_S ({s.model_registry_ttl_s:g} s); compare shelfwatch_photo_products by version, "
+          f"then `shelfwatch models promote-canary --mode {args.mode}` or `--fraction 0`")
     return 0
 
 
@@ -209,9 +246,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only jobs waiting longer than this (default: VISIBILITY_TIMEOUT_S)")
     p.set_defaults(func=cmd_requeue)
 
-    p = sub.add_parser("models", help="list models; publish them to the bucket; serve a version in a mode")
-    p.add_argument("action", choices=["list", "publish", "serve"])
-    p.add_argument("version", nargs="?", help="with serve: a registry version, e.g. shelfwatch-v11-int8")
+    p = sub.add_parser("models", help="list models; publish them to the bucket; serve a version in a mode; canaries")
+    p.add_argument("action", choices=["list", "publish", "serve", "canary", "promote-canary"])
+    p.add_argument("version", nargs="?", help="with serve or canary: a registry version, e.g. shelfwatch-v11-int8")
+    p.add_argument("--fraction", type=float, default=0.1,
+                   help="with canary: the share of the mode's new jobs the version takes (0 ends the canary)")
     p.add_argument("--mode", choices=["fast", "accurate"], default="accurate")
     p.add_argument("--input-size", type=int, default=None)
     p.add_argument("--registry", action="store_true", help="with publish: replace the bucket's registry too")

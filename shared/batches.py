@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 from botocore.exceptions import ClientError
@@ -55,6 +57,7 @@ class BatchReport:
     decode_s: list[float] = field(default_factory=list)  # each photo's decode
     infer_s: list[float] = field(default_factory=list)  # each photo's model run and post-processing
     e2e_s: list[float] = field(default_factory=list)  # each finished job: queued -> result written
+    found: list[tuple[str, str, int]] = field(default_factory=list)  # each result: (mode, model version, products)
     timings_ms: dict[str, float] = field(default_factory=dict)
 
 
@@ -68,9 +71,17 @@ def _ids(job_ids: list[str]) -> list[uuid.UUID]:
     return list(seen)
 
 
+def in_canary(job_id: uuid.UUID, fraction: float) -> bool:
+    """Whether this job goes to its mode's canary model: a fixed share of job ids, so a retry
+    of a job lands on the same model."""
+    return zlib.crc32(job_id.bytes) % 10_000 < round(fraction * 10_000)
+
+
 def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: dict[str, Detector],
-                  job_ids: list[str], public_url: str = "", worker: str | None = None) -> BatchReport:
-    """Run one batch; ``detectors`` maps each mode (fast, accurate) to its detector.
+                  job_ids: list[str], public_url: str = "", worker: str | None = None,
+                  canaries: dict[str, tuple[Detector, float]] | None = None) -> BatchReport:
+    """Run one batch; ``detectors`` maps each mode (fast, accurate) to its detector, and
+    ``canaries`` a mode to a candidate detector and the fraction of jobs it takes.
 
     ``worker`` (``shared.leases.worker_id()``) is stamped on the jobs claimed: if this
     process dies, beat's reaper puts them back on the queue once its heartbeat stops.
@@ -86,9 +97,15 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
             .where(Job.id.in_(_ids(job_ids)))
             .with_for_update(skip_locked=True)
         ).all()
+        canaries = canaries or {}
+
+        def model_for(r: Any) -> Detector:
+            candidate = canaries.get(r.mode)
+            return candidate[0] if candidate and in_canary(r.id, candidate[1]) else detectors[r.mode]
+
         todo = []
         for r in rows:
-            version = detectors[r.mode].version
+            version = model_for(r).version
             if r.status in JobStatus.FINAL and (r.status == JobStatus.FAILED or r.model_version == version):
                 report.skipped.append(str(r.id))
             else:
@@ -114,9 +131,10 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
     t2 = time.perf_counter()
     # fetch errors stay as they are; every fetched photo gets its mode's detections
     outcomes: list[list[Found] | Exception] = [p if isinstance(p, Exception) else [] for p in photos]
-    for mode, detector in detectors.items():
-        mine = [(i, p) for i, (r, p) in enumerate(zip(todo, photos, strict=True))
-                if r.mode == mode and isinstance(p, bytes)]
+    chosen = [model_for(r) for r in todo]
+    for detector in {id(d): d for d in chosen}.values():  # each model once, on its own jobs' photos
+        mine = [(i, p) for i, (d, p) in enumerate(zip(chosen, photos, strict=True))
+                if d is detector and isinstance(p, bytes)]
         found = detector.detect_many([p for _, p in mine])
         report.decode_s += detector.last_decode_s
         report.infer_s += detector.last_infer_s
@@ -134,13 +152,14 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
     # 4. one transaction for the whole batch
     now = datetime.now(UTC)
     with factory() as session, session.begin():
-        for row, outcome, analysis in zip(todo, outcomes, analyses, strict=True):
+        for row, detector, outcome, analysis in zip(todo, chosen, outcomes, analyses, strict=True):
             jid = str(row.id)
             if isinstance(outcome, list):
-                _write_result(session, row.id, row.tenant_id, detectors[row.mode].version, outcome,
+                _write_result(session, row.id, row.tenant_id, detector.version, outcome,
                               report.batch_id, n, timings, now, analysis)
                 report.done.append(jid)
                 report.e2e_s.append((now - row.queued_at).total_seconds())
+                report.found.append((row.mode, detector.version, len(outcome)))
             elif _is_permanent(outcome) or row.attempts + 1 >= MAX_ATTEMPTS:
                 code, reason = _failure(outcome)
                 session.execute(update(Job).where(Job.id == row.id).values(

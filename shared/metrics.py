@@ -32,6 +32,9 @@ BATCH_STAGE = Histogram("shelfwatch_batch_stage_seconds", "a batch's stages: cla
                         ["queue", "stage"], buckets=_SECONDS)
 PHOTO_SECONDS = Histogram("shelfwatch_photo_seconds", "one photo's decode and inference (model + NMS)",
                           ["queue", "stage"], buckets=_SECONDS[:10])
+PHOTO_PRODUCTS = Histogram("shelfwatch_photo_products", "products found per photo, by mode and model version "
+                           "(a canary against the serving model)", ["mode", "version"],
+                           buckets=(0, 10, 25, 50, 100, 150, 200, 300, 400, 600))
 JOB_SECONDS = Histogram("shelfwatch_job_seconds", "a job end to end: queued to result written", ["queue"],
                         buckets=_SECONDS)
 JOBS = Counter("shelfwatch_jobs_total", "jobs by outcome: done, failed, retried, skipped, reaped (a lost process's)",

@@ -98,6 +98,13 @@ class ModelStore:
         version, size = self.serving(mode)
         return self.detector(version, size)
 
+    def canary(self, mode: str) -> tuple[Detector, float] | None:
+        """The candidate taking a fraction of ``mode``'s new jobs, and that fraction; None without one."""
+        spec = self.registry()["modes"][mode].get("canary")
+        if not spec or not spec.get("fraction"):
+            return None
+        return self.detector(Path(spec["model"]).stem, spec.get("input_size")), float(spec["fraction"])
+
     def _fetch(self, version: str) -> Path:
         entry = self.versions().get(version)
         if entry is None:

@@ -83,7 +83,8 @@ def create_worker_app(settings: Settings) -> Celery:
         for mode, det in detectors.items():
             versions.observe(mode, det.version)
         try:
-            report = process_batch(rt.factory, rt.store, detectors, job_ids, settings.public_url, worker=alive())
+            report = process_batch(rt.factory, rt.store, detectors, job_ids, settings.public_url, worker=alive(),
+                                   canaries=rt.canaries())
         except Exception:
             # the database or storage failed mid-batch: the jobs may stay claimed by this live process,
             # which the reaper leaves alone; send them again shortly (a claim takes running jobs too)

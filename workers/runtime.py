@@ -46,6 +46,13 @@ class Runtime:
             return self.pinned
         return {mode: self.models.for_mode(mode) for mode in registry.MODES}
 
+    def canaries(self) -> dict[str, tuple[Detector, float]]:
+        """Each mode's canary model and the fraction of its jobs it takes (none when pinned)."""
+        if self.pinned is not None:
+            return {}
+        found = {mode: self.models.canary(mode) for mode in registry.MODES}
+        return {mode: c for mode, c in found.items() if c is not None}
+
 
 class RuntimeHolder:
     """The process's runtime, built on first use (after the fork) from the app's settings.

@@ -35,6 +35,7 @@ from shared.metrics import (
     BATCH_STAGE,
     JOB_SECONDS,
     JOBS,
+    PHOTO_PRODUCTS,
     PHOTO_SECONDS,
     QUEUE_WAIT,
     TASK_RUNS,
@@ -54,7 +55,9 @@ def retry_jobs(app: Celery, retries: list[Retry]) -> None:
 
 
 def batch_metrics(queue: str, report: BatchReport) -> None:
-    """A batch's sizes, stage times and each job's wait and end-to-end time."""
+    """A batch's sizes, stage times, each job's wait and end-to-end time, and products per photo by model."""
+    for mode, version, n in report.found:
+        PHOTO_PRODUCTS.labels(mode, version).observe(n)
     n = len(report.done) + len(report.failed) + len(report.retry)
     if n:
         BATCH_SIZE.labels(queue).observe(n)
