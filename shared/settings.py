@@ -7,6 +7,7 @@ below. Nothing else in the project reads ``os.environ``.
 
 from __future__ import annotations
 
+import os
 import tempfile
 from functools import lru_cache
 from pathlib import Path
@@ -156,4 +157,8 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings from the environment; with ``SECRETS_DIR``, also from one file per setting
+    there (``DATABASE_URL``, ``REDIS_URL``…: a Kubernetes Secret mounted as files, so secrets
+    never sit in a process's environment). The environment wins where both give a value."""
+    secrets = os.environ.get("SECRETS_DIR")
+    return Settings(_secrets_dir=secrets) if secrets else Settings()

@@ -25,12 +25,94 @@ locals {
 }
 
 ############################################################################################
+# KMS: one customer key for the data at rest (photos, the database, Redis, the image)
+############################################################################################
+
+# The account administers the key (the default key policy, written out so it is reviewed);
+# the services use it through their own grants, the pods through their IAM policies below.
+resource "aws_kms_key" "data" {
+  description             = "${local.name} data at rest: S3 photos, RDS, ElastiCache, ECR"
+  deletion_window_in_days = 30
+  enable_key_rotation     = true
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "AccountAdministers"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+      Action    = "kms:*"
+      Resource  = "*"
+    }]
+  })
+}
+
+############################################################################################
 # S3: the photos
 ############################################################################################
 
 resource "aws_s3_bucket" "photos" {
+  # checkov:skip=CKV2_AWS_62: nothing consumes bucket events: the gateway enqueues each job itself, after its commit
+  # checkov:skip=CKV_AWS_144: cross-region replication is a disaster-recovery choice per deployment (cost); versioning covers mistakes
   # Bucket names are global; the account id keeps this one unique.
   bucket = "${local.name}-photos-${local.account_id}"
+}
+
+# Who read or wrote which photo: S3 server access logs, into a bucket of their own.
+resource "aws_s3_bucket" "access_logs" {
+  # checkov:skip=CKV_AWS_18: the access-log bucket does not log its own access (a loop)
+  # checkov:skip=CKV2_AWS_62: nothing consumes the log bucket's events
+  # checkov:skip=CKV_AWS_144: logs are not replicated across regions
+  # checkov:skip=CKV_AWS_145: S3 server access logging delivers only to SSE-S3 buckets, not SSE-KMS
+  # checkov:skip=CKV2_AWS_61: the lifecycle rule below expires the logs
+  bucket = "${local.name}-access-logs-${local.account_id}"
+}
+
+resource "aws_s3_bucket_public_access_block" "access_logs" {
+  bucket                  = aws_s3_bucket.access_logs.id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_versioning" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm = "AES256"
+    }
+  }
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "access_logs" {
+  bucket = aws_s3_bucket.access_logs.id
+  rule {
+    id     = "expire-access-logs"
+    status = "Enabled"
+    filter {}
+    expiration {
+      days = var.access_log_days
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = 7
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 1
+    }
+  }
+}
+
+resource "aws_s3_bucket_logging" "photos" {
+  bucket        = aws_s3_bucket.photos.id
+  target_bucket = aws_s3_bucket.access_logs.id
+  target_prefix = "photos/"
 }
 
 resource "aws_s3_bucket_public_access_block" "photos" {
@@ -58,14 +140,16 @@ resource "aws_s3_bucket_versioning" "photos" {
   }
 }
 
-# Encryption at rest with S3-managed keys: no KMS permissions to hand out to the pods.
-# Switch to aws:kms with a customer key if key-level audit or revocation is required.
+# Encryption at rest with the stack's key (key-level audit and revocation); the pods'
+# policies allow that key's data-key calls. Bucket keys keep the KMS request count low.
 resource "aws_s3_bucket_server_side_encryption_configuration" "photos" {
   bucket = aws_s3_bucket.photos.id
   rule {
     apply_server_side_encryption_by_default {
-      sse_algorithm = "AES256"
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = aws_kms_key.data.arn
     }
+    bucket_key_enabled = true
   }
 }
 
@@ -162,7 +246,8 @@ resource "aws_ecr_repository" "app" {
   }
 
   encryption_configuration {
-    encryption_type = "AES256"
+    encryption_type = "KMS"
+    kms_key         = aws_kms_key.data.arn
   }
 }
 
@@ -221,6 +306,16 @@ resource "aws_kms_key" "eks" {
   description             = "${local.name} EKS secrets encryption"
   deletion_window_in_days = 30
   enable_key_rotation     = true
+  policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "AccountAdministers"
+      Effect    = "Allow"
+      Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
+      Action    = "kms:*"
+      Resource  = "*"
+    }]
+  })
 }
 
 # The cluster role may use that key (and nothing else beyond AmazonEKSClusterPolicy).
@@ -256,7 +351,8 @@ resource "aws_eks_cluster" "this" {
     }
   }
 
-  enabled_cluster_log_types = ["api", "audit", "authenticator"]
+  # every control-plane log type, to CloudWatch Logs
+  enabled_cluster_log_types = ["api", "audit", "authenticator", "controllerManager", "scheduler"]
 
   depends_on = [
     aws_iam_role_policy_attachment.cluster,
@@ -413,8 +509,58 @@ resource "aws_db_instance" "this" {
   skip_final_snapshot        = !var.deletion_protection
   final_snapshot_identifier  = var.deletion_protection ? "${local.name}-db-final" : null
 
+  kms_key_id           = aws_kms_key.data.arn
+  parameter_group_name = aws_db_parameter_group.this.name
+
+  # What it does: slow statements and DDL in its log (exported to CloudWatch Logs with
+  # the upgrade log), Performance Insights and enhanced monitoring every 60 s.
+  enabled_cloudwatch_logs_exports       = ["postgresql", "upgrade"]
+  performance_insights_enabled          = true
+  performance_insights_kms_key_id       = aws_kms_key.data.arn
+  performance_insights_retention_period = 7
+  monitoring_interval                   = 60
+  monitoring_role_arn                   = aws_iam_role.rds_monitoring.arn
+  # IAM database authentication on, for people (psql with a token); the application
+  # keeps its password from Secrets Manager.
+  iam_database_authentication_enabled = true
+
   # Postgres 16 on RDS requires TLS by default (rds.force_ssl = 1): use sslmode=require
   # in DATABASE_URL.
+}
+
+resource "aws_db_parameter_group" "this" {
+  name   = "${local.name}-postgres16"
+  family = "postgres16"
+
+  parameter {
+    name  = "rds.force_ssl" # TLS only (the default on 16, stated here)
+    value = "1"
+  }
+  parameter {
+    name  = "log_statement"
+    value = "ddl"
+  }
+  parameter {
+    name  = "log_min_duration_statement"
+    value = "500" # ms: the slow statements
+  }
+}
+
+resource "aws_iam_role" "rds_monitoring" {
+  name = "${local.name}-rds-monitoring"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "monitoring.rds.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  })
+}
+
+resource "aws_iam_role_policy_attachment" "rds_monitoring" {
+  role       = aws_iam_role.rds_monitoring.name
+  policy_arn = "arn:${local.partition}:iam::aws:policy/service-role/AmazonRDSEnhancedMonitoringRole"
 }
 
 ############################################################################################
@@ -460,9 +606,29 @@ resource "aws_elasticache_replication_group" "broker" {
   # and encrypted at rest.
   transit_encryption_enabled = true
   at_rest_encryption_enabled = true
+  kms_key_id                 = aws_kms_key.data.arn
+  # AUTH: a token generated here and kept in Secrets Manager (redis_auth_secret_arn);
+  # REDIS_URL becomes rediss://:TOKEN@HOST:6379/0
+  auth_token = random_password.redis_auth.result
 
   snapshot_retention_limit = 1
   apply_immediately        = false
+}
+
+resource "random_password" "redis_auth" {
+  length  = 64
+  special = false # ElastiCache allows only some printable characters; letters and digits are safe
+}
+
+resource "aws_secretsmanager_secret" "redis_auth" {
+  # checkov:skip=CKV2_AWS_57: ElastiCache rotates an AUTH token only through modify-replication-group (ROTATE, then SET); deploy/README.md has the procedure, no rotation Lambda here
+  name       = "${local.name}/redis-auth-token"
+  kms_key_id = aws_kms_key.data.arn
+}
+
+resource "aws_secretsmanager_secret_version" "redis_auth" {
+  secret_id     = aws_secretsmanager_secret.redis_auth.id
+  secret_string = random_password.redis_auth.result
 }
 
 ############################################################################################
@@ -513,6 +679,12 @@ locals {
       Effect   = "Allow"
       Action   = ["sqs:ListQueues"]
       Resource = ["*"]
+    },
+    {
+      Sid      = "PhotoKey" # the photos are SSE-KMS with the stack's key
+      Effect   = "Allow"
+      Action   = ["kms:GenerateDataKey", "kms:Decrypt"]
+      Resource = [aws_kms_key.data.arn]
     },
   ]
 }

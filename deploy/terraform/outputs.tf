@@ -67,3 +67,8 @@ output "sqs_queue_url_prefix" {
   description = "SQS_QUEUE_URL_PREFIX for BROKER_URL=sqs://: each queue's URL is this plus its Celery name."
   value       = trimsuffix(aws_sqs_queue.main["audits"].url, "audits")
 }
+
+output "redis_auth_secret_arn" {
+  description = "Secrets Manager secret holding the ElastiCache AUTH token (REDIS_URL = rediss://:TOKEN@HOST:6379/0)."
+  value       = aws_secretsmanager_secret.redis_auth.arn
+}

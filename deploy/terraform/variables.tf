@@ -161,3 +161,9 @@ variable "photo_noncurrent_days" {
   type        = number
   default     = 30
 }
+
+variable "access_log_days" {
+  description = "Days the photo bucket's S3 access logs are kept."
+  type        = number
+  default     = 90
+}

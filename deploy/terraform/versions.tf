@@ -28,6 +28,11 @@ terraform {
       source  = "hashicorp/tls"
       version = ">= 4.0, < 5.0"
     }
+    # Generates the ElastiCache AUTH token (kept in Secrets Manager).
+    random = {
+      source  = "hashicorp/random"
+      version = ">= 3.5, < 4.0"
+    }
   }
 }
 

@@ -53,6 +53,7 @@ CATALOGUE: dict[str, str] = {
     "shelfwatch_queue_wait_seconds": "histogram",
     "shelfwatch_batch_stage_seconds": "histogram",
     "shelfwatch_photo_seconds": "histogram",
+    "shelfwatch_photo_products": "histogram",
     "shelfwatch_job_seconds": "histogram",
     "shelfwatch_jobs_total": "counter",
     "shelfwatch_model_info": "gauge",

@@ -86,3 +86,20 @@ def test_every_setting_is_documented_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in readme]
     assert not missing, f"settings missing from the README's configuration table: {missing}"
+
+
+def test_secrets_can_come_from_files_instead_of_the_environment(tmp_path, monkeypatch):
+    from shared.settings import get_settings
+
+    (tmp_path / "DATABASE_URL").write_text("postgresql+psycopg2://app:from-a-file@db:5432/shelfwatch\n")
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.setenv("SECRETS_DIR", str(tmp_path))
+    monkeypatch.chdir(tmp_path)  # no .shelfwatch/local.env here
+    get_settings.cache_clear()
+    try:
+        assert get_settings().database_url == "postgresql+psycopg2://app:from-a-file@db:5432/shelfwatch"
+        monkeypatch.setenv("DATABASE_URL", "postgresql+psycopg2://env-wins@db/x")
+        get_settings.cache_clear()
+        assert get_settings().database_url == "postgresql+psycopg2://env-wins@db/x"
+    finally:
+        get_settings.cache_clear()
