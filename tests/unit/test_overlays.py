@@ -101,3 +101,12 @@ def test_argo_cd_syncs_the_production_overlay():
     assert (ROOT / path / "kustomization.yaml").is_file()
     assert path == "deploy/overlays/production"
     assert app["spec"]["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
+
+
+@needs_kubectl
+def test_the_edge_serves_the_api_and_pages_but_never_metrics():
+    ingress = one(render("production"), "Ingress", "shelfwatch-api")
+    paths = {p["path"] for rule in ingress["spec"]["rules"] for p in rule["http"]["paths"]}
+    assert {"/v1", "/app", "/healthz"} <= paths
+    assert not any(p == "/" or p.startswith("/metrics") for p in paths)
+    assert ingress["spec"]["tls"]
