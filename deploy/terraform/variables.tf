@@ -167,3 +167,15 @@ variable "access_log_days" {
   type        = number
   default     = 90
 }
+
+variable "keda_chart_version" {
+  description = "KEDA Helm chart version (addons.tf); the ScaledObjects use keda.sh/v1alpha1 with the postgresql trigger."
+  type        = string
+  default     = "2.16.1"
+}
+
+variable "metrics_server_chart_version" {
+  description = "metrics-server Helm chart version (addons.tf), for the gateway's HPA on CPU."
+  type        = string
+  default     = "3.12.2"
+}

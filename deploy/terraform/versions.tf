@@ -33,6 +33,12 @@ terraform {
       source  = "hashicorp/random"
       version = ">= 3.5, < 4.0"
     }
+    # Installs KEDA and metrics-server into the cluster (addons.tf). 2.x: the
+    # `kubernetes { }` block syntax used there.
+    helm = {
+      source  = "hashicorp/helm"
+      version = ">= 2.12, < 3.0"
+    }
   }
 }
 
