@@ -639,8 +639,11 @@ locals {
   # Trust: only the named ServiceAccount in the ShelfWatch namespace of this cluster.
   irsa_trust = {
     for role, sa in {
-      api    = var.api_service_account
-      worker = var.worker_service_account
+      api      = var.api_service_account
+      worker   = var.worker_service_account
+      rescans  = var.rescans_service_account
+      webhooks = var.webhooks_service_account
+      beat     = var.beat_service_account
     } :
     role => jsonencode({
       Version = "2012-10-17"
@@ -741,18 +744,59 @@ resource "aws_iam_role_policy" "worker" {
         Resource = ["${aws_s3_bucket.photos.arn}/*"]
       },
       {
-        Sid    = "Consume"
-        Effect = "Allow"
-        Action = [
-          "sqs:ReceiveMessage",
-          "sqs:DeleteMessage",
-          "sqs:ChangeMessageVisibility",
-          "sqs:SendMessage",
-          "sqs:GetQueueUrl",
-          "sqs:GetQueueAttributes",
-        ]
-        Resource = local.main_queue_arns
+        Sid      = "Consume" # the audits pool: its own queue only
+        Effect   = "Allow"
+        Action   = local.consume
+        Resource = [local.queue_arn["audits"]]
+      },
+      {
+        Sid      = "Send" # a job again after transient trouble; webhook deliveries of finished audits
+        Effect   = "Allow"
+        Action   = local.send
+        Resource = [local.queue_arn["audits"], local.queue_arn["webhooks"]]
       },
     ])
+  })
+}
+
+# The other pools and beat, each with only what its tasks do (workers/app.py):
+#   rescans:  re-scan batches read photos, consume `rescans`, send deliveries to `webhooks`
+#   webhooks: deliveries and beat's bookkeeping (dispatch, re-scan feed, the reaper of lost
+#             jobs) consume `webhooks` and send to all three queues; no photos
+#   beat:     sends the scheduled tasks to `webhooks` and `audits`; receives nothing
+locals {
+  queue_arn = { for q, queue in aws_sqs_queue.main : q => queue.arn }
+  consume   = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"]
+  send      = ["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"]
+  pool_policies = {
+    rescans = [
+      { Sid = "PhotosRead", Effect = "Allow", Action = ["s3:GetObject"], Resource = ["${aws_s3_bucket.photos.arn}/*"] },
+      { Sid = "Consume", Effect = "Allow", Action = local.consume, Resource = [local.queue_arn["rescans"]] },
+      { Sid = "Send", Effect = "Allow", Action = local.send, Resource = [local.queue_arn["rescans"], local.queue_arn["webhooks"]] },
+    ]
+    webhooks = [
+      { Sid = "Consume", Effect = "Allow", Action = local.consume, Resource = [local.queue_arn["webhooks"]] },
+      { Sid = "Send", Effect = "Allow", Action = local.send, Resource = local.main_queue_arns },
+    ]
+    beat = [
+      { Sid = "Send", Effect = "Allow", Action = local.send, Resource = [local.queue_arn["webhooks"], local.queue_arn["audits"]] },
+    ]
+  }
+}
+
+resource "aws_iam_role" "pool" {
+  for_each           = local.pool_policies
+  name               = "${local.name}-${each.key}"
+  description        = "ShelfWatch ${each.key} pods (IRSA)"
+  assume_role_policy = local.irsa_trust[each.key]
+}
+
+resource "aws_iam_role_policy" "pool" {
+  for_each = local.pool_policies
+  name     = "shelfwatch-${each.key}"
+  role     = aws_iam_role.pool[each.key].id
+  policy = jsonencode({
+    Version   = "2012-10-17"
+    Statement = concat(local.common_statements, each.value)
   })
 }

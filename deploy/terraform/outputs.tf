@@ -72,3 +72,18 @@ output "redis_auth_secret_arn" {
   description = "Secrets Manager secret holding the ElastiCache AUTH token (REDIS_URL = rediss://:TOKEN@HOST:6379/0)."
   value       = aws_secretsmanager_secret.redis_auth.arn
 }
+
+output "rescans_role_arn" {
+  description = "eks.amazonaws.com/role-arn of the shelfwatch-worker-rescans ServiceAccount."
+  value       = aws_iam_role.pool["rescans"].arn
+}
+
+output "webhooks_role_arn" {
+  description = "eks.amazonaws.com/role-arn of the shelfwatch-worker-webhooks ServiceAccount."
+  value       = aws_iam_role.pool["webhooks"].arn
+}
+
+output "beat_role_arn" {
+  description = "eks.amazonaws.com/role-arn of the shelfwatch-beat ServiceAccount."
+  value       = aws_iam_role.pool["beat"].arn
+}

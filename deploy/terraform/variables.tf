@@ -93,9 +93,27 @@ variable "api_service_account" {
 }
 
 variable "worker_service_account" {
-  description = "ServiceAccount of the worker pods (deploy/k8s/worker-deployment.yaml)."
+  description = "ServiceAccount of the audits pool's pods (deploy/k8s/worker-deployment.yaml)."
   type        = string
   default     = "shelfwatch-worker"
+}
+
+variable "rescans_service_account" {
+  description = "ServiceAccount of the re-scan pool's pods (deploy/k8s/rescans-worker-deployment.yaml)."
+  type        = string
+  default     = "shelfwatch-worker-rescans"
+}
+
+variable "webhooks_service_account" {
+  description = "ServiceAccount of the webhooks pool's pods (deploy/k8s/webhooks-worker-deployment.yaml)."
+  type        = string
+  default     = "shelfwatch-worker-webhooks"
+}
+
+variable "beat_service_account" {
+  description = "ServiceAccount of beat's pod (deploy/k8s/beat-deployment.yaml)."
+  type        = string
+  default     = "shelfwatch-beat"
 }
 
 # --- data stores -----------------------------------------------------------------------
