@@ -761,8 +761,9 @@ resource "aws_iam_role_policy" "worker" {
 
 # The other pools and beat, each with only what its tasks do (workers/app.py):
 #   rescans:  re-scan batches read photos, consume `rescans`, send deliveries to `webhooks`
-#   webhooks: deliveries and beat's bookkeeping (dispatch, re-scan feed, the reaper of lost
-#             jobs) consume `webhooks` and send to all three queues; no photos
+#   webhooks: deliveries and beat's bookkeeping (dispatch, re-scan feed and nightly start, the
+#             reaper of lost jobs) consume `webhooks` and send to all three queues; it reads
+#             the model registry (models/*), never a photo
 #   beat:     sends the scheduled tasks to `webhooks` and `audits`; receives nothing
 locals {
   queue_arn = { for q, queue in aws_sqs_queue.main : q => queue.arn }
@@ -775,6 +776,8 @@ locals {
       { Sid = "Send", Effect = "Allow", Action = local.send, Resource = [local.queue_arn["rescans"], local.queue_arn["webhooks"]] },
     ]
     webhooks = [
+      # the nightly re-scan reads which version serves (models/registry.json); no photos
+      { Sid = "ModelRegistryRead", Effect = "Allow", Action = ["s3:GetObject"], Resource = ["${aws_s3_bucket.photos.arn}/models/*"] },
       { Sid = "Consume", Effect = "Allow", Action = local.consume, Resource = [local.queue_arn["webhooks"]] },
       { Sid = "Send", Effect = "Allow", Action = local.send, Resource = local.main_queue_arns },
     ]
