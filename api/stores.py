@@ -69,8 +69,7 @@ def register(app: OpenAPI, services: Services) -> None:
     def set_levels(path: SectionPath, body: SectionLevels) -> Response:
         with transaction(services.factory) as session:
             section = stores.get_section(session, principal().tenant_id, path.store_id, path.section_id)
-            stores.set_levels(section, body.critical, body.target, session)
-            deliveries = stores.rejudge(session, section)  # the status against the newest audit, new levels
+            deliveries = stores.change_levels(session, section, body.critical, body.target)
             view = stores.section_view(section)
         try:  # after the commit; a delivery the broker missed is sent by beat's dispatcher
             enqueue_deliveries(services.celery, [str(d) for d in deliveries])

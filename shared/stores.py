@@ -101,6 +101,16 @@ def set_levels(section: Section, critical: int | None, target: int | None, sessi
     return section
 
 
+def change_levels(session: Session, section: Section, critical: int | None, target: int | None) -> list[uuid.UUID]:
+    """New stock levels, and the section judged again at once against its newest audit.
+
+    Returns the webhook deliveries made (``stock.low``), pending in the outbox: the caller
+    enqueues them after its commit, or beat's dispatcher sends them.
+    """
+    set_levels(section, critical, target, session)
+    return rejudge(session, section)
+
+
 def set_planogram(section: Section, layout: dict | None) -> Section:
     """The section's expected layout (validated by the gateway's schema); None removes it."""
     section.planogram = layout

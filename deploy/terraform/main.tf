@@ -28,13 +28,11 @@ locals {
 # KMS: one customer key for the data at rest (photos, the database, Redis, the image)
 ############################################################################################
 
-# The account administers the key (the default key policy, written out so it is reviewed);
-# the services use it through their own grants, the pods through their IAM policies below.
-resource "aws_kms_key" "data" {
-  description             = "${local.name} data at rest: S3 photos, RDS, ElastiCache, ECR"
-  deletion_window_in_days = 30
-  enable_key_rotation     = true
-  policy = jsonencode({
+# The account administers each key of this stack (the default key policy, written out so it
+# is reviewed); services use a key through their own grants, the pods through their IAM
+# policies below.
+locals {
+  key_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
       Sid       = "AccountAdministers"
@@ -44,6 +42,13 @@ resource "aws_kms_key" "data" {
       Resource  = "*"
     }]
   })
+}
+
+resource "aws_kms_key" "data" {
+  description             = "${local.name} data at rest: S3 photos, RDS, ElastiCache, ECR"
+  deletion_window_in_days = 30
+  enable_key_rotation     = true
+  policy                  = local.key_policy
 }
 
 ############################################################################################
@@ -306,16 +311,7 @@ resource "aws_kms_key" "eks" {
   description             = "${local.name} EKS secrets encryption"
   deletion_window_in_days = 30
   enable_key_rotation     = true
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "AccountAdministers"
-      Effect    = "Allow"
-      Principal = { AWS = "arn:${local.partition}:iam::${local.account_id}:root" }
-      Action    = "kms:*"
-      Resource  = "*"
-    }]
-  })
+  policy                  = local.key_policy
 }
 
 # The cluster role may use that key (and nothing else beyond AmazonEKSClusterPolicy).

@@ -112,20 +112,27 @@ def check_end_state(factory, jobs: list[uuid.UUID]) -> None:
         assert session.execute(select(func.count()).where(Job.id.in_(jobs), Job.status == "running")).scalar() == 0
 
 
+def kill_a_busy_child(farm: Farm, factory, jobs: list[uuid.UUID]) -> tuple[int, list[uuid.UUID]]:
+    """``kill -9`` of a pool child in the middle of a batch; returns its pid and the jobs it held."""
+    from shared.models import Job
+
+    with factory() as session:  # the jobs a child claimed are running, stamped with its host:pid
+        running = session.execute(select(Job.id, Job.claimed_by).where(Job.id.in_(jobs),
+                                                                       Job.status == "running")).all()
+    assert running, "no batch was running"
+    victim = int(running[0].claimed_by.rsplit(":", 1)[1])
+    assert victim in children(farm.worker.pid)
+    os.kill(victim, signal.SIGKILL)
+    return victim, [j for j, w in running if w == running[0].claimed_by]
+
+
 def test_a_killed_pool_child_costs_seconds_not_an_hour(faulty_farm, factory, tenant):
     from shared.models import Job
 
     farm, settings = faulty_farm
     jobs = submit_run(settings, factory, tenant)
     wait_until(lambda: counts(factory, jobs).get("done", 0) >= 40, 120, "40 jobs done")
-    with factory() as session:  # a child in the middle of a batch: the jobs it claimed are running
-        victim_jobs = session.execute(select(Job.id, Job.claimed_by).where(Job.id.in_(jobs),
-                                                                           Job.status == "running")).all()
-    assert victim_jobs, "no batch was running"
-    victim = int(victim_jobs[0].claimed_by.rsplit(":", 1)[1])
-    assert victim in children(farm.worker.pid)
-    stalled = [j for j, w in victim_jobs if w == victim_jobs[0].claimed_by]
-    os.kill(victim, signal.SIGKILL)
+    victim, stalled = kill_a_busy_child(farm, factory, jobs)
     killed_at = datetime.now(UTC)
     wait_until(lambda: counts(factory, jobs).get("done", 0) == len(jobs), 180, "every job done")
     with factory() as session:

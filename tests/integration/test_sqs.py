@@ -9,7 +9,6 @@ with ``BROKER_URL=sqs://…``. Redis stays the default broker everywhere else.
 from __future__ import annotations
 
 import os
-import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from sqlalchemy import select
 
 from tests.conftest import MODEL
 from tests.farms import Farm
-from tests.integration.test_faults import check_end_state, children, counts, submit_run, wait_until
+from tests.integration.test_faults import check_end_state, counts, kill_a_busy_child, submit_run, wait_until
 
 pytestmark = pytest.mark.slow
 PHOTOS = 60
@@ -58,14 +57,7 @@ def test_the_farm_runs_on_sqs_and_a_dead_childs_messages_come_back(sqs_farm, fac
     farm, settings = sqs_farm
     jobs = submit_run(settings, factory, tenant, PHOTOS)
     wait_until(lambda: counts(factory, jobs).get("done", 0) >= 16, 120, "16 jobs done over SQS")
-    with factory() as session:
-        running = session.execute(select(Job.id, Job.claimed_by).where(Job.id.in_(jobs),
-                                                                       Job.status == "running")).all()
-    assert running, "no batch was running"
-    victim = int(running[0].claimed_by.rsplit(":", 1)[1])
-    assert victim in children(farm.worker.pid)
-    stalled = [j for j, w in running if w == running[0].claimed_by]
-    os.kill(victim, signal.SIGKILL)
+    _, stalled = kill_a_busy_child(farm, factory, jobs)
     killed_at = time.monotonic()
     wait_until(lambda: counts(factory, jobs).get("done", 0) == len(jobs), 180, "every job done")
     took = time.monotonic() - killed_at
