@@ -113,17 +113,32 @@ def check_end_state(factory, jobs: list[uuid.UUID]) -> None:
 
 
 def kill_a_busy_child(farm: Farm, factory, jobs: list[uuid.UUID]) -> tuple[int, list[uuid.UUID]]:
-    """``kill -9`` of a pool child in the middle of a batch; returns its pid and the jobs it held."""
+    """``kill -9`` of a pool child in the middle of a batch; returns its pid and the jobs it held.
+
+    The jobs are read again after the kill: a child may finish its batch between the look
+    and the kill (then another busy child is tried).
+    """
     from shared.models import Job
 
-    with factory() as session:  # the jobs a child claimed are running, stamped with its host:pid
-        running = session.execute(select(Job.id, Job.claimed_by).where(Job.id.in_(jobs),
-                                                                       Job.status == "running")).all()
-    assert running, "no batch was running"
-    victim = int(running[0].claimed_by.rsplit(":", 1)[1])
-    assert victim in children(farm.worker.pid)
-    os.kill(victim, signal.SIGKILL)
-    return victim, [j for j, w in running if w == running[0].claimed_by]
+    def running(claimed_by: str | None = None) -> list:
+        query = select(Job.id, Job.claimed_by).where(Job.id.in_(jobs), Job.status == "running")
+        if claimed_by is not None:
+            query = query.where(Job.claimed_by == claimed_by)
+        with factory() as session:  # the jobs a child claimed are running, stamped with its host:pid
+            return list(session.execute(query).all())
+
+    for _ in range(10):
+        busy = running()
+        if not busy:
+            time.sleep(0.2)
+            continue
+        victim = int(busy[0].claimed_by.rsplit(":", 1)[1])
+        assert victim in children(farm.worker.pid)
+        os.kill(victim, signal.SIGKILL)
+        stalled = [j for j, _ in running(busy[0].claimed_by)]
+        if stalled:
+            return victim, stalled
+    raise AssertionError("no child was caught in the middle of a batch")
 
 
 def test_a_killed_pool_child_costs_seconds_not_an_hour(faulty_farm, factory, tenant):
