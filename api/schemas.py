@@ -152,6 +152,8 @@ class GroupOut(BaseModel):
     facings: int
     share_of_shelf: float = Field(description="its share of the occupied shelf width in the photo")
     box: list[float] = Field(min_length=4, max_length=4, description="a representative facing")
+    appearance: str | None = Field(None, description="its look: the facings' mean HSV histogram (8x4x4 bins) "
+                                                     "as 128 bytes in base64; planogram products match on it")
 
 
 class GapOut(BaseModel):
@@ -534,10 +536,31 @@ class SectionLevels(BaseModel):
     target: int | None = Field(None, ge=0)
 
 
+class PlanogramReference(BaseModel):
+    """One facing of the product, boxed on a photo this tenant audited."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    job_id: str = Field(description="the job whose photo shows the product")
+    box: list[float] = Field(min_length=4, max_length=4,
+                             description="[x1, y1, x2, y2] of one facing, in the photo's pixels")
+
+
+class PlanogramProduct(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=64, description="the product's name (a SKU, a label)")
+    facings: int = Field(ge=1, le=1000, description="facings of it expected in this row")
+    reference: PlanogramReference = Field(description="a photo crop the audits' product groups are matched "
+                                                      "against by appearance")
+
+
 class PlanogramRow(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     facings: int = Field(ge=0, le=1000, description="facings expected in this row")
+    products: list[PlanogramProduct] | None = Field(None, max_length=50,
+                                                    description="named products expected in this row")
 
 
 class Planogram(BaseModel):
@@ -550,8 +573,11 @@ class Planogram(BaseModel):
 
 
 class Deviation(BaseModel):
-    kind: Literal["missing_facings", "extra_facings", "missing_row", "unexpected_row", "unexpected_gap"]
+    kind: Literal["missing_facings", "extra_facings", "missing_row", "unexpected_row", "unexpected_gap",
+                  "wrong_row"]
     row: int
+    product: str | None = Field(None, description="the named product, for its own deviations")
+    expected_row: int | None = Field(None, description="where a product found in the wrong row belongs")
     expected: int | None = None
     found: int | None = None
     photo: int | None = None

@@ -80,11 +80,14 @@ def register(app: OpenAPI, services: Services) -> None:
     @route(app, "put", "/v1/stores/<store_id>/sections/<section_id>/planogram", "admin", ok={200: SectionOut},
            errors=(404, 422), consumes="application/json", tags=[STORES], summary="Set a section's planogram",
            description="The expected layout; every finished audit of the section then gets a compliance score "
-                       "and its deviations.")
+                       "and its deviations. A row may name products, each with a reference: a job of yours and "
+                       "the box of one facing on its photo; audits' product groups are matched against it by "
+                       "appearance (`missing_facings`, `extra_facings` and `wrong_row` per product).")
     def put_planogram(path: SectionPath, body: Planogram) -> Response:
         with transaction(services.factory) as session:
             section = stores.get_section(session, principal().tenant_id, path.store_id, path.section_id)
-            return jsonify(stores.section_view(stores.set_planogram(section, body.model_dump())))
+            layout = body.model_dump(exclude_none=True)
+            return jsonify(stores.section_view(stores.set_planogram(session, section, layout, services.store.get)))
 
     @route(app, "get", "/v1/stores/<store_id>/stock", "read", ok={200: StockHistory}, errors=(404, 422),
            tags=[STORES], summary="Stock over time: facings, missing facings and status per finished audit")

@@ -211,12 +211,13 @@ def analyse_photo(photo: bytes, found: list[Found]) -> dict | None:
     analytics (None, logged), not the photo's result.
     """
     boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
+    confidences = np.array([d.confidence for d in found], np.float32)
     try:
         try:
             small = decode(photo, target_size=320)
         except PhotoError:
-            return analytics.analyse(boxes)
-        return analytics.analyse(boxes, small.image, 1.0 / small.scale_to_original)
+            return analytics.analyse(boxes, confidences=confidences)
+        return analytics.analyse(boxes, small.image, 1.0 / small.scale_to_original, confidences)
     except Exception:
         log.exception("shelf analytics failed on a photo of %d detections", len(boxes))
         return None

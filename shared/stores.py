@@ -12,17 +12,19 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from shared import planogram
+from shared import analytics, planogram
 from shared.errors import Conflict, FieldProblem, Invalid, NotFound
 from shared.events import record_event
+from shared.imaging import PhotoError, decode
 from shared.models import Activity, Audit, Job, Result, Section, StockStatus, Store
-from shared.views import keyset_page
+from shared.views import get_job, keyset_page
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
@@ -111,8 +113,42 @@ def change_levels(session: Session, section: Section, critical: int | None, targ
     return rejudge(session, section)
 
 
-def set_planogram(section: Section, layout: dict | None) -> Section:
-    """The section's expected layout (validated by the gateway's schema); None removes it."""
+def set_planogram(session: Session, section: Section, layout: dict | None,
+                  fetch: Callable[[str], bytes]) -> Section:
+    """The section's expected layout (validated by the gateway's schema); None removes it.
+
+    Each named product's reference (a job of this tenant and a box on its photo) becomes
+    its ``appearance``, computed once here from the photo (``fetch``: its bytes by storage
+    key) the way the worker computes a product group's, so audits are matched without
+    reading the reference photo again.
+    """
+    problems: list[FieldProblem] = []
+    for r, row in enumerate((layout or {}).get("rows", [])):
+        for p, product in enumerate(row.get("products") or []):
+            field = f"rows.{r}.products.{p}.reference"
+            ref = product["reference"]
+            try:
+                job = get_job(session, section.tenant_id, ref["job_id"])
+                photo = decode(fetch(job.photo_key), target_size=320)
+            except NotFound:
+                problems.append(FieldProblem(f"{field}.job_id", "reference_not_found",
+                                             f"no job {ref['job_id']} of yours to take the reference from"))
+                continue
+            except PhotoError:
+                problems.append(FieldProblem(f"{field}.job_id", "reference_undecodable",
+                                             "the reference job's photo cannot be decoded"))
+                continue
+            x1, y1, x2, y2 = ref["box"]
+            if not (0 <= x1 < x2 <= photo.width and 0 <= y1 < y2 <= photo.height):
+                problems.append(FieldProblem(f"{field}.box", "reference_box_outside",
+                                             f"the box must lie within the {photo.width}x{photo.height} photo "
+                                             f"with x1 < x2 and y1 < y2"))
+                continue
+            product["appearance"] = analytics.appearance_of(photo.image, ref["box"], 1.0 / photo.scale_to_original)
+            if product["appearance"] is None:
+                problems.append(FieldProblem(f"{field}.box", "reference_box_outside", "the box holds no pixels"))
+    if problems:
+        raise Invalid(problems)
     section.planogram = layout
     return section
 
@@ -210,7 +246,16 @@ def section_view(section: Section) -> dict:
     return {"id": str(section.id), "store_id": section.store_id, "aisle": section.aisle, "name": section.name,
             "critical": section.critical, "target": section.target, "status": section.status,
             "status_at": section.status_at.isoformat() if section.status_at else None,
-            "planogram": section.planogram}
+            "planogram": _planogram_view(section.planogram)}
+
+
+def _planogram_view(layout: dict | None) -> dict | None:
+    """The planogram as it was set: without the appearances computed from its references."""
+    if layout is None:
+        return None
+    rows = [{**row, "products": [{k: v for k, v in p.items() if k != "appearance"} for p in row["products"]]}
+            if row.get("products") else row for row in layout.get("rows", [])]
+    return {**layout, "rows": rows}
 
 
 # --- history and activity ---------------------------------------------------------------------

@@ -273,9 +273,12 @@ def shelf_with_truth(seed: int, index: int, size: int = 640, style: int = 1, fac
     img, boxes = perspective(img, boxes, rng, st.perspective)
     img = photometric(img, rng)
     full = np.array([b[:5] for b in boxes], np.float32).reshape(-1, 5)
+    area = (full[:, 2] - full[:, 0]) * (full[:, 3] - full[:, 1])
     full[:, [0, 2]] = full[:, [0, 2]].clip(0, W)
     full[:, [1, 3]] = full[:, [1, 3]].clip(0, H)
-    products, gaps = full[full[:, 4] != GAP], full[full[:, 4] == GAP]
+    # a gap counts as the truth by the products' own rule: at least 40 % of it in the frame
+    seen = (full[:, 2] - full[:, 0]) * (full[:, 3] - full[:, 1]) >= 0.4 * area
+    products, gaps = full[full[:, 4] != GAP], full[(full[:, 4] == GAP) & seen]
     return img, products[:, :4].copy(), products[:, 4].astype(int), gaps[:, :4].copy()
 
 

@@ -121,3 +121,49 @@ def test_planogram_compliance_of_a_finished_audit(client, api_key, worker):
                        headers=auth(api_key)), 404, "section_not_found")
     problem(client.put(f"/v1/stores/{store}/sections/{section['id']}/planogram", data="x",
                        headers=auth(api_key)), 415, "unsupported_media_type")
+
+
+def test_named_products_in_a_planogram_are_matched_by_appearance(client, api_key, worker):
+    """A product named with a reference crop from an audited photo; found, then planned in the wrong row."""
+    store = f"st-{uuid.uuid4().hex[:6]}"
+    client.post("/v1/stores", json={"id": store}, headers=auth(api_key))
+    section = client.post(f"/v1/stores/{store}/sections", json={"aisle": "4"}, headers=auth(api_key)).get_json()
+    url = f"/v1/stores/{store}/sections/{section['id']}/planogram"
+    first = audit_done(client, api_key, store, "4")
+    job = client.get(f"/v1/jobs/{first['jobs'][0]['id']}", headers=auth(api_key)).get_json()
+    analytics = job["analytics"]
+    rows = [r["facings"] for r in analytics["rows"]]
+    assert all(g["appearance"] for g in analytics["groups"])  # every group carries its look
+    group = max(analytics["groups"], key=lambda g: g["facings"])  # the biggest block of one product
+    reference = {"job_id": job["id"], "box": group["box"]}
+
+    def plan(row: int, facings: int) -> dict:
+        return {"rows": [{"facings": n, **({"products": [{"name": "hero", "facings": facings,
+                                                          "reference": reference}]} if i == row else {})}
+                         for i, n in enumerate(rows)], "gaps_allowed": True}
+
+    put = client.put(url, json=plan(group["row"], 1000), headers=auth(api_key))
+    assert put.status_code == 200
+    assert put.get_json()["planogram"] == plan(group["row"], 1000)  # as set: the computed look stays inside
+    short = audit_done(client, api_key, store, "4")["compliance"]["deviations"]
+    [hero] = [d for d in short if d.get("product") == "hero"]
+    assert hero["kind"] == "missing_facings"
+    assert hero["row"] == group["row"]
+    assert hero["found"] >= group["facings"]  # its own group at least: the reference is one of its facings
+    found = hero["found"]
+    client.put(url, json=plan(group["row"], found), headers=auth(api_key))
+    assert audit_done(client, api_key, store, "4")["compliance"] == {"score": 1.0, "deviations": []}
+    elsewhere = (group["row"] + 1) % len(rows)
+    client.put(url, json=plan(elsewhere, found), headers=auth(api_key))
+    moved = audit_done(client, api_key, store, "4")["compliance"]
+    assert {"kind": "wrong_row", "row": group["row"], "product": "hero", "expected_row": elsewhere,
+            "found": found} in moved["deviations"]
+    assert {"kind": "missing_facings", "row": elsewhere, "product": "hero", "expected": found,
+            "found": 0} in moved["deviations"]
+    assert moved["score"] < 1.0
+    # references must be this tenant's jobs, boxes within their photo
+    bad = plan(group["row"], 1)
+    bad["rows"][group["row"]]["products"][0]["reference"] = {"job_id": str(uuid.uuid4()), "box": group["box"]}
+    problem(client.put(url, json=bad, headers=auth(api_key)), 422, "reference_not_found")
+    bad["rows"][group["row"]]["products"][0]["reference"] = {"job_id": job["id"], "box": [0, 0, 99999, 10]}
+    problem(client.put(url, json=bad, headers=auth(api_key)), 422, "reference_box_outside")

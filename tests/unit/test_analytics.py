@@ -119,3 +119,33 @@ def test_degenerate_boxes_do_not_break_the_analysis():
     result = analytics.analyse(boxes)
     assert result["facings"] == 3
     assert result["gaps"] == []
+
+
+def test_a_flat_box_the_detector_was_unsure_of_leaves_its_gap_open():
+    """The detector sometimes boxes a dark, empty slot: that box does not fill the shelf."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 255, (100, 400, 3), dtype=np.uint8)  # busy packaging everywhere …
+    image[:, 200:248] = 40  # … but facing 4's slot is the shelf's flat, dark back
+    boxes = shelf([full_row(8)])
+    unsure = np.full(8, 0.9, np.float32)
+    unsure[4] = 0.4
+    result = analytics.analyse(boxes, image, confidences=unsure)
+    assert [(g["row"], g["missing"]) for g in result["gaps"]] == [(0, 1)]
+    assert result["gaps"][0]["box"][0] == 198
+    assert result["gaps"][0]["box"][2] == 250
+    assert result["facings"] == 8  # the counts stay the detector's
+    # the same box detected with confidence is a plain product (a flat label), no gap
+    assert analytics.analyse(boxes, image, confidences=np.full(8, 0.9, np.float32))["gaps"] == []
+    # and flat packaging among flat packaging is never empty-looking
+    assert analytics.analyse(boxes, np.full((100, 400, 3), 90, np.uint8), confidences=unsure)["gaps"] == []
+
+
+def test_a_row_too_low_to_judge_has_no_gaps():
+    """A row much lower than the photo's others (cut by the frame, bottle necks boxed apart)."""
+    tall = shelf([full_row(10), full_row(10)])
+    low = shelf([full_row(10, skip=(2, 3, 6, 7))], row_h=30, y0=260)
+    boxes = np.vstack([tall, low])
+    row_of = analytics.rows(boxes)
+    assert max(row_of) == 2
+    assert analytics.gaps(boxes, row_of) == []
+    assert [g.row for g in analytics.gaps(boxes, row_of, min_height=0.0)] == [2, 2]
