@@ -612,9 +612,14 @@ class SectionPath(BaseModel):
 
 
 class StockQuery(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
     since: Moment | None = Field(None, description="audits finished at or after")
     until: Moment | None = Field(None, description="audits finished before")
+    from_: Moment | None = Field(None, alias="from", description="the same as `since`")
+    to: Moment | None = Field(None, description="the same as `until`")
     aisle: str | None = Field(None, max_length=AISLE_MAX, description="one section's aisle")
+    section: str | None = Field(None, max_length=64, description="one section, by its id (instead of `aisle`)")
 
 
 class StockPoint(BaseModel):

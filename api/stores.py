@@ -28,6 +28,7 @@ from api.services import Services, principal
 from shared import stores
 from shared.celery_app import enqueue_deliveries
 from shared.db import transaction
+from shared.errors import Invalid
 
 log = logging.getLogger("shelfwatch.api")
 STORES = Tag(name="stores", description="stores, their sections and stock levels")
@@ -92,9 +93,16 @@ def register(app: OpenAPI, services: Services) -> None:
     @route(app, "get", "/v1/stores/<store_id>/stock", "read", ok={200: StockHistory}, errors=(404, 422),
            tags=[STORES], summary="Stock over time: facings, missing facings and status per finished audit")
     def stock(path: StorePath, query: StockQuery) -> Response:
+        tenant = principal().tenant_id
         with services.factory() as session:
-            return jsonify({"items": stores.stock_history(session, principal().tenant_id, path.store_id, query.since,
-                                                          query.until, query.aisle)})
+            aisle = query.aisle
+            if query.section is not None:
+                aisle = stores.get_section(session, tenant, path.store_id, query.section).aisle
+                if query.aisle is not None and query.aisle != aisle:
+                    raise Invalid.one("aisle", "invalid_aisle", f"section {query.section} is aisle {aisle}, "
+                                                                f"not {query.aisle}")
+            return jsonify({"items": stores.stock_history(session, tenant, path.store_id, query.since or query.from_,
+                                                          query.until or query.to, aisle)})
 
     @route(app, "get", "/v1/stores/<store_id>/activity", "read", ok={200: ActivityList}, errors=(404, 422),
            tags=[STORES], summary="What happened in the store, newest first",

@@ -115,6 +115,20 @@ def test_planogram_compliance_of_a_finished_audit(client, api_key, worker):
     assert result["score"] == round(1 - 5 / (sum(rows) + 5), 4)
     points = client.get(f"/v1/stores/{store}/stock", headers=auth(api_key)).get_json()["items"]
     assert [p["compliance"] for p in points] == [None, 1.0, result["score"]]
+    # the history by section id, and from/to as the names for since/until
+    stock = f"/v1/stores/{store}/stock"
+    by_section = client.get(stock, query_string={"section": section["id"]}, headers=auth(api_key)).get_json()
+    assert by_section["items"] == points
+    assert client.get(stock, query_string={"from": "2099-01-01T00:00:00Z"}, headers=auth(api_key)
+                      ).get_json()["items"] == []
+    assert client.get(stock, query_string={"to": "2001-01-01T00:00:00Z"}, headers=auth(api_key)
+                      ).get_json()["items"] == []
+    assert len(client.get(stock, query_string={"from": "2001-01-01T00:00:00Z", "to": "2099-01-01T00:00:00Z"},
+                          headers=auth(api_key)).get_json()["items"]) == 3
+    problem(client.get(stock, query_string={"section": str(uuid.uuid4())}, headers=auth(api_key)), 404,
+            "section_not_found")
+    problem(client.get(stock, query_string={"section": section["id"], "aisle": "9"}, headers=auth(api_key)), 422,
+            "invalid_aisle")
     problem(client.put(f"/v1/stores/{store}/sections/{section['id']}/planogram", json={"rows": []},
                        headers=auth(api_key)), 422, "invalid_rows")
     problem(client.put(f"/v1/stores/{store}/sections/{uuid.uuid4()}/planogram", json=planned,
