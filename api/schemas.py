@@ -520,6 +520,17 @@ class StorePath(BaseModel):
     store_id: str = Field(max_length=64)
 
 
+class RowLevels(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    critical: int | None = Field(None, ge=0, description="facings in this row below which the section is critical")
+    target: int | None = Field(None, ge=0, description="facings in this row below which it is low")
+
+
+_ROWS = ("levels per shelf row from the top (null: none for that row); the section's status is the worst of "
+         "its total's and its rows'")
+
+
 class SectionCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -527,6 +538,7 @@ class SectionCreate(BaseModel):
     name: str | None = Field(None, max_length=200)
     critical: int | None = Field(None, ge=0, description="facings below which the section is critical")
     target: int | None = Field(None, ge=0, description="facings below which it is low")
+    rows: list[RowLevels | None] | None = Field(None, max_length=50, description=_ROWS)
 
 
 class SectionLevels(BaseModel):
@@ -534,6 +546,8 @@ class SectionLevels(BaseModel):
 
     critical: int | None = Field(None, ge=0)
     target: int | None = Field(None, ge=0)
+    rows: list[RowLevels | None] | None = Field(None, max_length=50,
+                                                description=_ROWS + "; given, it replaces them all ([] or null: none)")
 
 
 class PlanogramReference(BaseModel):
@@ -597,6 +611,7 @@ class SectionOut(BaseModel):
     name: str | None
     critical: int | None
     target: int | None
+    rows: list[RowLevels | None] | None = Field(description="levels per shelf row from the top, where set")
     status: Literal["ok", "low", "critical", "unknown"]
     status_at: datetime | None
     planogram: Planogram | None
@@ -627,6 +642,7 @@ class StockPoint(BaseModel):
     at: datetime | None
     aisle: str | None
     facings: int | None
+    row_facings: list[int] | None = Field(description="facings per shelf row from the top")
     missing_facings: int | None = Field(description="facings missing in the audit's gaps")
     stock_status: Literal["ok", "low", "critical", "unknown"] | None
     compliance: float | None = Field(description="the planogram compliance score, where there is a planogram")

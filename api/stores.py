@@ -52,8 +52,9 @@ def register(app: OpenAPI, services: Services) -> None:
            consumes="application/json", tags=[STORES], summary="Add a section (an aisle) with its stock levels")
     def add_section(path: StorePath, body: SectionCreate) -> tuple[Response, int]:
         with transaction(services.factory) as session:
+            rows = [r.model_dump() if r else None for r in body.rows] if body.rows is not None else None
             section = stores.add_section(session, principal().tenant_id, path.store_id, body.aisle, body.name,
-                                         body.critical, body.target)
+                                         body.critical, body.target, rows)
             return jsonify(stores.section_view(section)), 201
 
     @route(app, "get", "/v1/stores/<store_id>/sections", "read", ok={200: SectionList}, errors=(404,), tags=[STORES],
@@ -70,7 +71,11 @@ def register(app: OpenAPI, services: Services) -> None:
     def set_levels(path: SectionPath, body: SectionLevels) -> Response:
         with transaction(services.factory) as session:
             section = stores.get_section(session, principal().tenant_id, path.store_id, path.section_id)
-            deliveries = stores.change_levels(session, section, body.critical, body.target)
+            if "rows" in body.model_fields_set:  # given: replaces every row's levels
+                rows = [r.model_dump() if r else None for r in body.rows or []]
+                deliveries = stores.change_levels(session, section, body.critical, body.target, rows)
+            else:
+                deliveries = stores.change_levels(session, section, body.critical, body.target)
             view = stores.section_view(section)
         try:  # after the commit; a delivery the broker missed is sent by beat's dispatcher
             enqueue_deliveries(services.celery, [str(d) for d in deliveries])

@@ -87,6 +87,7 @@ class Audit(Base):
     missing_facings: Mapped[int | None] = mapped_column(Integer)  # in its gaps, summed over its photos
     stock_status: Mapped[str | None] = mapped_column(String(16))  # against its section's levels
     compliance: Mapped[dict | None] = mapped_column(JSONB)  # against its section's planogram
+    row_facings: Mapped[list | None] = mapped_column(JSONB)  # facings per shelf row, from the top
 
 
 class Job(Base):
@@ -308,6 +309,7 @@ class Section(Base):
     status: Mapped[str] = mapped_column(String(16), default=StockStatus.UNKNOWN)
     status_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     planogram: Mapped[dict | None] = mapped_column(JSONB)  # the expected layout (shared/planogram.py)
+    row_levels: Mapped[list | None] = mapped_column(JSONB)  # [{critical, target} | None] per row from the top
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
 
 

@@ -39,6 +39,15 @@ def _levels(critical: int | None, target: int | None) -> list[FieldProblem]:
     return problems
 
 
+def _row_levels(rows: list[dict | None] | None) -> list[FieldProblem]:
+    problems = []
+    for i, row in enumerate(rows or []):
+        if row is not None:
+            problems += [FieldProblem(f"rows.{i}.{p.field}", p.code, f"row {i}: {p.message}")
+                         for p in _levels(row.get("critical"), row.get("target"))]
+    return problems
+
+
 def _insert(session: Session, row: Store | Section, conflict: Conflict) -> None:
     """Add ``row`` now, in a savepoint: a unique key taken already is ``conflict``, not a failed transaction."""
     try:
@@ -68,13 +77,16 @@ def list_stores(session: Session, tenant_id: str) -> list[Store]:
 
 
 def add_section(session: Session, tenant_id: str, store_id: str, aisle: str, name: str | None = None,
-                critical: int | None = None, target: int | None = None) -> Section:
+                critical: int | None = None, target: int | None = None,
+                rows: list[dict | None] | None = None) -> Section:
+    """``rows``: levels per shelf row from the top (``{"critical": n, "target": m}``, or None for none)."""
     get_store(session, tenant_id, store_id)
-    problems = _levels(critical, target)
+    problems = _levels(critical, target) + _row_levels(rows)
     if problems:
         raise Invalid(problems)
     section = Section(id=uuid.uuid4(), tenant_id=tenant_id, store_id=store_id, aisle=aisle, name=name,
-                      critical=critical, target=target, status=StockStatus.UNKNOWN, created_at=datetime.now(UTC))
+                      critical=critical, target=target, row_levels=rows or None, status=StockStatus.UNKNOWN,
+                      created_at=datetime.now(UTC))
     _insert(session, section, Conflict("section_exists", f"store {store_id} has a section for aisle {aisle} already"))
     return section
 
@@ -89,27 +101,35 @@ def get_section(session: Session, tenant_id: str, store_id: str, section_id: str
     return section
 
 
-def set_levels(section: Section, critical: int | None, target: int | None, session: Session | None = None) -> Section:
+_KEEP: list = []  # ``rows`` not given: the row levels stay as they are
+
+
+def set_levels(section: Section, critical: int | None, target: int | None, session: Session | None = None,
+               rows: list[dict | None] | None = _KEEP) -> Section:
+    """New levels; None keeps a total level as it is; ``rows`` replaces every row's (None or [] clears them)."""
     critical = section.critical if critical is None else critical
     target = section.target if target is None else target
-    problems = _levels(critical, target)
+    rows = section.row_levels if rows is _KEEP else (rows or None)
+    problems = _levels(critical, target) + _row_levels(rows)
     if problems:
         raise Invalid(problems)
-    if session is not None and (critical, target) != (section.critical, section.target):
+    if session is not None and (critical, target, rows) != (section.critical, section.target, section.row_levels):
         record_activity(session, section.tenant_id, section.store_id, "levels_changed",
                         {"section_id": str(section.id), "aisle": section.aisle, "critical": critical, "target": target,
-                         "was": {"critical": section.critical, "target": section.target}})
-    section.critical, section.target = critical, target
+                         "rows": rows, "was": {"critical": section.critical, "target": section.target,
+                                               "rows": section.row_levels}})
+    section.critical, section.target, section.row_levels = critical, target, rows
     return section
 
 
-def change_levels(session: Session, section: Section, critical: int | None, target: int | None) -> list[uuid.UUID]:
+def change_levels(session: Session, section: Section, critical: int | None, target: int | None,
+                  rows: list[dict | None] | None = _KEEP) -> list[uuid.UUID]:
     """New stock levels, and the section judged again at once against its newest audit.
 
     Returns the webhook deliveries made (``stock.low``), pending in the outbox: the caller
     enqueues them after its commit, or beat's dispatcher sends them.
     """
-    set_levels(section, critical, target, session)
+    set_levels(section, critical, target, session, rows)
     return rejudge(session, section)
 
 
@@ -169,6 +189,37 @@ def status_of(facings: int, critical: int | None, target: int | None) -> str:
     return StockStatus.OK
 
 
+_SEVERITY = [StockStatus.UNKNOWN, StockStatus.OK, StockStatus.LOW, StockStatus.CRITICAL]
+
+
+def row_statuses(section: Section, row_facings: list[int]) -> list[dict]:
+    """Each row with levels, judged on its facings (a row the audit did not find has none)."""
+    out = []
+    for i, levels in enumerate(section.row_levels or []):
+        if levels is not None:
+            have = row_facings[i] if i < len(row_facings) else 0
+            out.append({"row": i, "facings": have, "critical": levels.get("critical"), "target": levels.get("target"),
+                        "status": status_of(have, levels.get("critical"), levels.get("target"))})
+    return out
+
+
+def judge(section: Section, facings: int, row_facings: list[int]) -> str:
+    """The section's status: the worst of its total's and each row's that has levels."""
+    found = [status_of(facings, section.critical, section.target)]
+    found += [r["status"] for r in row_statuses(section, row_facings)]
+    return max(found, key=_SEVERITY.index)
+
+
+def _row_facings(analyses: list[dict]) -> list[int]:
+    """Facings per shelf row over an audit's photos (row i of each photo counts for row i)."""
+    rows: list[int] = []
+    for analysis in analyses:
+        for row in analysis.get("rows", []):
+            rows += [0] * (row["index"] + 1 - len(rows))
+            rows[row["index"]] += row["facings"]
+    return rows
+
+
 def audit_finished(session: Session, audit_id: uuid.UUID) -> list[uuid.UUID]:
     """Facings and stock status of a finished audit and its section; ``stock.low`` on a crossing.
 
@@ -194,14 +245,15 @@ def audit_finished(session: Session, audit_id: uuid.UUID) -> list[uuid.UUID]:
     if section is None:
         record_activity(session, audit.tenant_id, audit.store_id, "audit_done", done)
         return []
-    status = status_of(audit.facings, section.critical, section.target)
+    analyses = [a for a in session.execute(
+        select(Result.analytics).join(Job, Job.id == Result.job_id)
+        .where(Job.audit_id == audit_id, Result.model_version == Job.model_version).order_by(Job.position)
+    ).scalars() if a]
+    audit.row_facings = _row_facings(analyses)
+    status = judge(section, audit.facings, audit.row_facings)
     audit.stock_status = status
     if section.planogram is not None:
-        analyses = session.execute(
-            select(Result.analytics).join(Job, Job.id == Result.job_id)
-            .where(Job.audit_id == audit_id, Result.model_version == Job.model_version).order_by(Job.position)
-        ).scalars()
-        audit.compliance = planogram.compliance(section.planogram, [a for a in analyses if a])
+        audit.compliance = planogram.compliance(section.planogram, analyses)
     record_activity(session, audit.tenant_id, audit.store_id, "audit_done", {**done, "stock_status": status})
     return _move_status(session, section, status, audit)
 
@@ -217,10 +269,11 @@ def _move_status(session: Session, section: Section, status: str, audit: Audit) 
         section.status, section.status_at = status, datetime.now(UTC)
     if not crossed:
         return []
+    rows = row_statuses(section, audit.row_facings or [])
     record_activity(session, section.tenant_id, section.store_id, "alert_raised",
                     {"section_id": str(section.id), "aisle": section.aisle, "facings": audit.facings,
-                     "critical": section.critical})
-    data = {"section": section_view(section), "audit_id": str(audit.id), "facings": audit.facings}
+                     "critical": section.critical, "rows": rows})
+    data = {"section": section_view(section), "audit_id": str(audit.id), "facings": audit.facings, "rows": rows}
     return record_event(session, section.tenant_id, "stock.low", data).deliveries
 
 
@@ -235,7 +288,7 @@ def rejudge(session: Session, section: Section) -> list[uuid.UUID]:
     ).scalar_one_or_none()
     if audit is None:
         return []
-    return _move_status(session, section, status_of(audit.facings or 0, section.critical, section.target), audit)
+    return _move_status(session, section, judge(section, audit.facings or 0, audit.row_facings or []), audit)
 
 
 def store_view(store: Store) -> dict:
@@ -244,7 +297,8 @@ def store_view(store: Store) -> dict:
 
 def section_view(section: Section) -> dict:
     return {"id": str(section.id), "store_id": section.store_id, "aisle": section.aisle, "name": section.name,
-            "critical": section.critical, "target": section.target, "status": section.status,
+            "critical": section.critical, "target": section.target, "rows": section.row_levels,
+            "status": section.status,
             "status_at": section.status_at.isoformat() if section.status_at else None,
             "planogram": _planogram_view(section.planogram)}
 
@@ -289,6 +343,7 @@ def stock_history(session: Session, tenant_id: str, store_id: str, since: dateti
         query = query.where(Audit.aisle == aisle)
     rows = session.execute(query.order_by(Audit.finished_at).limit(limit)).scalars()
     return [{"audit_id": str(a.id), "at": a.finished_at.isoformat() if a.finished_at else None, "aisle": a.aisle,
-             "facings": a.facings, "missing_facings": a.missing_facings, "stock_status": a.stock_status,
+             "facings": a.facings, "row_facings": a.row_facings, "missing_facings": a.missing_facings,
+             "stock_status": a.stock_status,
              "compliance": a.compliance["score"] if a.compliance else None}
             for a in rows]

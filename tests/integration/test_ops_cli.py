@@ -51,11 +51,17 @@ def test_submit_reads_the_key_from_the_environment_and_shows_progress(cli_env, g
 def test_stores_and_sections(cli_env, tenant, api_key, capsys):
     assert main(["stores", "create", tenant, "north", "--name", "North St"]) == 0
     assert main(["stores", "section", tenant, "north", "7", "--critical", "10", "--target", "20"]) == 0
-    assert "critical 10, target 20, status unknown" in capsys.readouterr().out
+    assert "critical 10, target 20, rows -, status unknown" in capsys.readouterr().out
     assert main(["stores", "section", tenant, "north", "7", "--critical", "5"]) == 0  # the levels, changed
     assert "critical 5, target 20" in capsys.readouterr().out
+    assert main(["stores", "section", tenant, "north", "7", "--row", "1", "2", "-"]) == 0  # row 1: critical 2
+    assert "critical 5, target 20, rows [None, {'critical': 2, 'target': None}]" in capsys.readouterr().out
     assert main(["stores", "sections", tenant, "north"]) == 0
-    assert capsys.readouterr().out.splitlines()[1].split() == ["7", "5", "20", "unknown"]
+    assert capsys.readouterr().out.splitlines()[1].split() == ["7", "5", "20", "unknown", "1:2/-"]
+    assert main(["stores", "section", tenant, "north", "7", "--no-rows"]) == 0
+    assert "rows -," in capsys.readouterr().out
+    with pytest.raises(SystemExit, match="invalid_critical"):  # a row's critical above its target
+        main(["stores", "section", tenant, "north", "7", "--row", "0", "9", "3"])
     assert main(["stores", "list", tenant]) == 0
     assert "North St" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="store_exists"):

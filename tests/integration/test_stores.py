@@ -181,3 +181,42 @@ def test_named_products_in_a_planogram_are_matched_by_appearance(client, api_key
     problem(client.put(url, json=bad, headers=auth(api_key)), 422, "reference_not_found")
     bad["rows"][group["row"]]["products"][0]["reference"] = {"job_id": job["id"], "box": [0, 0, 99999, 10]}
     problem(client.put(url, json=bad, headers=auth(api_key)), 422, "reference_box_outside")
+
+
+def test_levels_per_row_judge_the_section_by_its_worst_row(client, api_key, worker):
+    store = f"st-{uuid.uuid4().hex[:6]}"
+    client.post("/v1/stores", json={"id": store}, headers=auth(api_key))
+    section = client.post(f"/v1/stores/{store}/sections", json={"aisle": "5", "critical": 1, "target": 2},
+                          headers=auth(api_key)).get_json()
+    assert section["rows"] is None
+    first = audit_done(client, api_key, store, "5")
+    assert first["stock_status"] == "ok"  # the total is well above its levels
+    job = client.get(f"/v1/jobs/{first['jobs'][0]['id']}", headers=auth(api_key)).get_json()
+    rows = [r["facings"] for r in job["analytics"]["rows"]]
+    url = f"/v1/stores/{store}/sections/{section['id']}"
+    # the top row needs one facing more than it has: the section is critical by that row alone
+    levels = [{"critical": rows[0] + 1, "target": rows[0] + 5}, None]
+    patched = client.patch(url, json={"rows": levels}, headers=auth(api_key)).get_json()
+    assert patched["rows"] == levels
+    assert patched["critical"] == 1  # the total's levels stay as they were
+    assert patched["status"] == "critical"  # judged again at once on the audit already done
+    [low] = events_of(client, api_key, "stock.low")
+    assert low["data"]["rows"] == [{"row": 0, "facings": rows[0], "critical": rows[0] + 1, "target": rows[0] + 5,
+                                    "status": "critical"}]
+    second = audit_done(client, api_key, store, "5")
+    assert second["stock_status"] == "critical"
+    assert len(events_of(client, api_key, "stock.low")) == 1  # still critical: no second event
+    points = client.get(f"/v1/stores/{store}/stock", headers=auth(api_key)).get_json()["items"]
+    assert [p["row_facings"] for p in points] == [rows, rows]
+    # only the target row-wise: low; then no row levels at all: ok again, and the alert cleared
+    assert client.patch(url, json={"rows": [{"target": rows[0] + 1}]}, headers=auth(api_key)
+                        ).get_json()["status"] == "low"
+    assert client.patch(url, json={"critical": 1}, headers=auth(api_key)).get_json()["rows"] == [
+        {"critical": None, "target": rows[0] + 1}]  # rows not given: kept
+    cleared = client.patch(url, json={"rows": []}, headers=auth(api_key)).get_json()
+    assert (cleared["rows"], cleared["status"]) == (None, "ok")
+    kinds = [a["kind"] for a in client.get(f"/v1/stores/{store}/activity", headers=auth(api_key)).get_json()["items"]]
+    assert "alert_cleared" in kinds
+    assert "alert_raised" in kinds
+    problem(client.patch(url, json={"rows": [{"critical": 9, "target": 3}]}, headers=auth(api_key)), 422,
+            "invalid_critical")
