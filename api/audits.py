@@ -25,11 +25,13 @@ from api.schemas import (
     RecentJobsQuery,
     SubmitForm,
     SubmitHeaders,
+    UploadBegin,
+    UploadStarted,
 )
 from api.services import Services, principal
-from shared import views
+from shared import uploads, views
 from shared.annotate import annotated_jpeg, jpeg, scaled
-from shared.audits import expected_wait_s, submit_audit
+from shared.audits import Submission, expected_wait_s, submit_audit
 from shared.celery_app import enqueue
 from shared.errors import Conflict, Unavailable
 from shared.metrics import PHOTOS_SUBMITTED
@@ -92,15 +94,17 @@ def register(app: OpenAPI, services: Services) -> None:
             store_id=form.store_id, aisle=form.aisle, captured_at=form.captured_at,
             idempotency_key=header.idempotency_key, photos=[reader(f) for f in form.photos], mode=form.mode,
             request_id=g.get("request_id"))
+        return accepted(sub, "send the same request again with the same Idempotency-Key")
+
+    def accepted(sub: Submission, resend: str) -> tuple[Response, int, dict[str, str]]:
+        """Enqueue a committed audit's jobs and answer 202 (200 when nothing new was made)."""
         try:
             for job_id, queue in sub.queued:  # only after the audit and its jobs are committed
                 enqueue(services.celery, str(job_id), queue=queue)
         except Exception as exc:
-            # the audit is committed: resending the request with the same Idempotency-Key
-            # enqueues its jobs again, and the reaper would find them anyway
-            raise Unavailable("broker_unavailable", "the audit is stored but its photos could not be queued; "
-                              "send the same request again with the same Idempotency-Key",
-                              retry_after_s=5) from exc
+            # the audit is committed: resending enqueues its jobs again, and the reaper would find them anyway
+            raise Unavailable("broker_unavailable", f"the audit is stored but its photos could not be queued; "
+                              f"{resend}", retry_after_s=5) from exc
         if sub.created:
             PHOTOS_SUBMITTED.inc(len(sub.job_ids))
             log.info("audit %s accepted: %d photos", sub.audit_id, len(sub.job_ids))
@@ -110,6 +114,41 @@ def register(app: OpenAPI, services: Services) -> None:
                          for j in sub.job_ids],
                 "job_ids": [str(j) for j in sub.job_ids], "replayed": not sub.created}
         return jsonify(body), 202 if sub.created else 200, {"Location": url, "Retry-After": str(hint.seconds())}
+
+    @route(app, "post", "/v1/uploads", "submit", ok={201: UploadStarted, 200: UploadStarted},
+           errors=(413, 422, 503), consumes="application/json", tags=[AUDITS],
+           summary="Begin an audit whose photos go straight to S3",
+           description="Declare each photo's type, size and SHA-256; the answer has a presigned PUT URL per "
+                       "photo (signed for exactly those), valid until `expires_at`. PUT each photo to its URL "
+                       "with the headers given, then `POST` the `confirm_url`: the gateway checks every object "
+                       "and queues the jobs. The photos never pass through the gateway. 200 (`replayed`) with "
+                       "fresh URLs when the Idempotency-Key matched an earlier request.")
+    def begin_upload(body: UploadBegin, header: SubmitHeaders) -> tuple[Response, int, dict[str, str]]:
+        up = uploads.begin_upload(
+            services.factory, services.store, services.settings, tenant_id=principal().tenant_id,
+            store_id=body.store_id, aisle=body.aisle, captured_at=body.captured_at, mode=body.mode,
+            idempotency_key=header.idempotency_key, request_id=g.get("request_id"),
+            photos=[uploads.Declared(p.content_type, p.size, p.sha256) for p in body.photos])
+        url = url_for("get_audit", audit_id=str(up.audit_id), _external=True)
+        out = {"audit_id": str(up.audit_id), "url": url, "expires_at": up.expires_at.isoformat(),
+               "confirm_url": url_for("confirm_upload", audit_id=str(up.audit_id), _external=True),
+               "uploads": [{"job_id": str(t.job_id), "position": t.position, "method": "PUT", "url": t.url,
+                            "headers": t.headers} for t in up.targets],
+               "replayed": not up.created}
+        return jsonify(out), 201 if up.created else 200, {"Location": url}
+
+    @route(app, "post", "/v1/audits/<audit_id>/confirm", "submit", ok={202: AuditAccepted, 200: AuditAccepted},
+           errors=(404, 409, 413, 422, 503), tags=[AUDITS], summary="Confirm a direct upload: queue its photos",
+           description="Every photo of the audit is checked in the bucket against its declaration (there, "
+                       "its size and SHA-256; a readable JPEG, PNG or WebP within the pixel limit); every "
+                       "problem is listed at once (`photo_not_uploaded`, `photo_size_mismatch`, "
+                       "`photo_checksum_mismatch`, …) and nothing is queued until all are right. 202 when "
+                       "queued; 200 (`replayed`) for an audit confirmed already; 409 `upload_expired` after "
+                       "`UPLOAD_EXPIRY_S`.")
+    def confirm_upload(path: AuditPath) -> tuple[Response, int, dict[str, str]]:
+        sub = uploads.confirm_upload(services.factory, services.store, services.settings, principal().tenant_id,
+                                     path.audit_id)
+        return accepted(sub, "confirm again")
 
     @route(app, "get", "/v1/audits", "read", ok={200: AuditList}, errors=(422,), tags=[AUDITS],
            summary="List audits", description="Newest first; pass `next_cursor` back as `cursor` for the "

@@ -83,6 +83,45 @@ class SubmitForm(BaseModel):
 
 
 
+class UploadPhoto(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content_type: str = Field(max_length=64, description="image/jpeg, image/png or image/webp")
+    size: int = Field(ge=0, description="the file's bytes, exactly")
+    sha256: str = Field(max_length=64, description="the file's SHA-256, 64 lowercase hex digits")
+
+
+class UploadBegin(BaseModel):
+    """``application/json``: one audit of one store section whose photos go straight to S3."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    store_id: str = Field(pattern=STORE_ID_PATTERN, max_length=64, description="the store; part of the photo's key")
+    aisle: str | None = Field(None, min_length=1, max_length=AISLE_MAX, description="the aisle or section")
+    captured_at: Moment | None = Field(None, description="when the photos were taken (ISO 8601 with offset)")
+    mode: Literal["fast", "accurate"] | None = Field(None, description="default accurate")
+    photos: list[UploadPhoto] = Field(description="each photo's type, size and SHA-256, in photo order")
+
+
+class UploadTarget(BaseModel):
+    job_id: str
+    position: int = Field(description="the photo's place in the request's list")
+    method: Literal["PUT"]
+    url: str = Field(description="a presigned S3 URL: PUT the photo's bytes here, with exactly these headers")
+    headers: dict[str, str] = Field(description="Content-Type and x-amz-checksum-sha256 (signed)")
+
+
+class UploadStarted(BaseModel):
+    model_config = _headers(Location=_LOCATION)
+
+    audit_id: str
+    url: str = Field(description="the audit: awaiting_upload until confirmed")
+    confirm_url: str = Field(description="POST here once every photo is uploaded: the jobs are queued")
+    expires_at: datetime = Field(description="when the URLs stop working (the same Idempotency-Key gives new ones)")
+    uploads: list[UploadTarget] = Field(description="the photos still to upload (none: all were confirmed)")
+    replayed: bool = Field(description="true: an earlier request with this Idempotency-Key began this audit")
+
+
 class SubmitHeaders(BaseModel):
     idempotency_key: str | None = Field(None, alias="Idempotency-Key", min_length=1, max_length=IDEMPOTENCY_KEY_MAX,
                                         description="resending with the same key never makes a second audit")
@@ -106,8 +145,8 @@ class AuditAccepted(BaseModel):
 
 class Photo(BaseModel):
     bytes: int
-    width: int
-    height: int
+    width: int | None = Field(description="null until a direct upload is confirmed")
+    height: int | None
     sha256: str
 
 
@@ -185,7 +224,7 @@ class JobOut(BaseModel):
 
     id: str
     audit_id: str
-    status: Literal["queued", "running", "done", "failed"]
+    status: Literal["awaiting_upload", "queued", "running", "done", "failed"]
     mode: str
     photo: Photo
     model_version: str | None
@@ -202,7 +241,7 @@ class JobOut(BaseModel):
     aisle: str | None = Field(None, description="in the recent-jobs list")
 
 
-AuditStatusName = Literal["queued", "running", "done", "partial", "failed"]
+AuditStatusName = Literal["awaiting_upload", "queued", "running", "done", "partial", "failed"]
 
 
 class AuditSummary(BaseModel):
@@ -696,7 +735,7 @@ _same(Literal["fast", "accurate"], MODES)
 # --- recent jobs, photos, reviews, models ------------------------------------------------------
 
 class RecentJobsQuery(BaseModel):
-    status: Literal["queued", "running", "done", "failed"] | None = None
+    status: Literal["awaiting_upload", "queued", "running", "done", "failed"] | None = None
     store_id: str | None = Field(None, max_length=64)
     limit: int = Field(50, ge=1, le=MAX_PAGE)
     cursor: str | None = Field(None, max_length=200, description="next_cursor of the previous page")

@@ -32,6 +32,7 @@ class Base(DeclarativeBase):
 
 
 class JobStatus:
+    AWAITING_UPLOAD = "awaiting_upload"  # a direct upload: the photo is on its way to S3, not queued yet
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
@@ -40,12 +41,13 @@ class JobStatus:
 
 
 class AuditStatus:
+    AWAITING_UPLOAD = "awaiting_upload"  # begun by POST /v1/uploads, confirmed by .../confirm
     QUEUED = "queued"
     RUNNING = "running"
     DONE = "done"
     PARTIAL = "partial"  # finished, some photos failed
     FAILED = "failed"  # finished, every photo failed
-    ALL = (QUEUED, RUNNING, DONE, PARTIAL, FAILED)
+    ALL = (AWAITING_UPLOAD, QUEUED, RUNNING, DONE, PARTIAL, FAILED)
     FINAL = (DONE, PARTIAL, FAILED)
 
 
@@ -101,8 +103,8 @@ class Job(Base):
     photo_key: Mapped[str] = mapped_column(Text)
     photo_sha256: Mapped[str] = mapped_column(String(64))
     photo_bytes: Mapped[int] = mapped_column(Integer)
-    width: Mapped[int] = mapped_column(Integer)
-    height: Mapped[int] = mapped_column(Integer)
+    width: Mapped[int | None] = mapped_column(Integer)  # None until a direct upload is confirmed
+    height: Mapped[int | None] = mapped_column(Integer)
     queue: Mapped[str] = mapped_column(String(32), default="audits")
     mode: Mapped[str] = mapped_column(String(16), default="accurate", server_default="accurate")
     status: Mapped[str] = mapped_column(String(16), default=JobStatus.QUEUED, index=True)

@@ -98,7 +98,7 @@ def save_review(session: Session, who: Principal, job_id: str, boxes: list[dict]
     result = _result(session, job, model_version)
     if result is None:
         raise NotFound("result_not_found", f"job {job_id} has no result of model version {model_version}")
-    clean = check_boxes(boxes, job.width, job.height, classes)
+    clean = check_boxes(boxes, job.width or 0, job.height or 0, classes)  # a done job has its size
     before = [(d.x1, d.y1, d.x2, d.y2) for d in session.execute(
         select(Detection).where(Detection.result_id == result.id)).scalars()]
     last = session.execute(select(func.max(Review.revision)).where(Review.job_id == job.id)).scalar() or 0
@@ -174,7 +174,7 @@ def export_dataset(session: Session, store: PhotoStore, out: Path, since: dateti
         for sub in ("images", "labels"):
             (out / sub / split).mkdir(parents=True, exist_ok=True)
         (out / "images" / split / f"{job.id}.{ext}").write_bytes(store.get(job.photo_key))
-        lines = yolo_lines(review.boxes, job.width, job.height, names)
+        lines = yolo_lines(review.boxes, job.width or 0, job.height or 0, names)  # reviewed: done, sized
         (out / "labels" / split / f"{job.id}.txt").write_text("".join(line + "\n" for line in lines))
         boxes += len(lines)
         entries.append({"job_id": str(job.id), "tenant": review.tenant_id, "split": split, "boxes": len(lines),

@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     s3_endpoint_url: str = Field("", description="S3 API endpoint; empty means AWS itself")
     s3_bucket: str = Field("shelfwatch-photos", description="bucket for photos")
     s3_region: str = Field("us-east-1", description="AWS region of the bucket")
+    s3_public_endpoint_url: str = Field("", description="S3 endpoint named in presigned upload URLs, where "
+                                        "phones reach it at another address than the workers; empty: S3_ENDPOINT_URL")
+    upload_url_ttl_s: int = Field(900, ge=60, le=7 * 24 * 3600,
+                                  description="how long a presigned upload URL (POST /v1/uploads) stays valid")
+    upload_expiry_s: int = Field(24 * 3600, ge=300, description="an audit whose photos were not all uploaded "
+                                 "and confirmed this long after it began fails (upload_expired)")
     aws_access_key_id: str = Field("", description="S3 credentials; empty: boto3's default chain (IAM role…)")
     aws_secret_access_key: str = Field("", description="S3 credentials; empty: boto3's default chain")
     s3_max_pool: int = Field(16, description="concurrent S3 connections per process")

@@ -6,6 +6,7 @@ code path is the same: only ``S3_ENDPOINT_URL`` differs.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
@@ -31,6 +32,38 @@ class PhotoStore:
             aws_secret_access_key=settings.aws_secret_access_key or None,
             config=Config(max_pool_connections=settings.s3_max_pool, retries={"mode": "standard"}),
         )
+        # presigned URLs name the endpoint the phones reach (S3 itself, or a public address
+        # of the S3-API server in front of a private one); signing needs no connection
+        self._public = self._client if not settings.s3_public_endpoint_url else boto3.client(
+            "s3", endpoint_url=settings.s3_public_endpoint_url, region_name=settings.s3_region,
+            aws_access_key_id=settings.aws_access_key_id or None,
+            aws_secret_access_key=settings.aws_secret_access_key or None,
+            config=Config(signature_version="s3v4"))
+
+    def presign_put(self, key: str, content_type: str, size: int, sha256_hex: str, ttl_s: int) -> tuple[str, dict]:
+        """A URL the client PUTs one photo to, and the headers it must send (they are signed).
+
+        Where the S3 server checks them (AWS does), the object can only be this size, type
+        and SHA-256; ``upload_check`` verifies the same either way.
+        """
+        checksum = base64.b64encode(bytes.fromhex(sha256_hex)).decode()
+        url = self._public.generate_presigned_url(
+            "put_object", ExpiresIn=ttl_s,
+            Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type, "ContentLength": size,
+                    "ChecksumSHA256": checksum})
+        return url, {"Content-Type": content_type, "x-amz-checksum-sha256": checksum}
+
+    def head(self, key: str) -> dict | None:
+        """Size, type and (where the server keeps one) SHA-256 of an object; None if it is not there."""
+        try:
+            found = self._client.head_object(Bucket=self.bucket, Key=key, ChecksumMode="ENABLED")
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+                return None
+            raise
+        checksum = found.get("ChecksumSHA256")
+        return {"size": found["ContentLength"], "content_type": found.get("ContentType", ""),
+                "sha256": base64.b64decode(checksum).hex() if checksum and "-" not in checksum else None}
 
     @staticmethod
     def key_for(tenant_id: str, store_id: str, day: datetime, job_id: str, content_type: str = "image/jpeg") -> str:
@@ -61,6 +94,10 @@ class PhotoStore:
 
     def get(self, key: str) -> bytes:
         return self._client.get_object(Bucket=self.bucket, Key=key)["Body"].read()
+
+    def get_prefix(self, key: str, size: int) -> bytes:
+        """The first ``size`` bytes of an object (a photo's header), without reading the rest."""
+        return self._client.get_object(Bucket=self.bucket, Key=key, Range=f"bytes=0-{size - 1}")["Body"].read()
 
     def get_many(self, keys: Iterable[str]) -> list[bytes | Exception]:
         """Fetch several photos concurrently; a failed fetch is returned, not raised."""

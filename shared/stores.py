@@ -23,7 +23,7 @@ from shared import analytics, planogram
 from shared.errors import Conflict, FieldProblem, Invalid, NotFound
 from shared.events import record_event
 from shared.imaging import PhotoError, decode
-from shared.models import Activity, Audit, Job, Result, Section, StockStatus, Store
+from shared.models import Activity, Audit, AuditStatus, Job, Result, Section, StockStatus, Store
 from shared.views import get_job, keyset_page
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
@@ -242,7 +242,8 @@ def audit_finished(session: Session, audit_id: uuid.UUID) -> list[uuid.UUID]:
                               .with_for_update()).scalar_one_or_none()
     done = {"audit_id": str(audit.id), "aisle": audit.aisle, "status": audit.status, "facings": audit.facings,
             "missing_facings": audit.missing_facings}
-    if section is None:
+    if section is None or audit.status == AuditStatus.FAILED:
+        # no photo was read (all failed: not a shelf, never uploaded): nothing to judge the stock on
         record_activity(session, audit.tenant_id, audit.store_id, "audit_done", done)
         return []
     analyses = [a for a in session.execute(

@@ -16,7 +16,7 @@ from celery.signals import worker_init, worker_process_init
 from celery_batches import Batches, SimpleRequest
 from prometheus_client import start_http_server
 
-from shared import delivery, leases, logs, model_health, rescans
+from shared import delivery, leases, logs, model_health, rescans, uploads
 from shared.batches import process_batch
 from shared.celery_app import (
     ACCURACY_TASK,
@@ -40,6 +40,7 @@ from shared.logs import context
 from shared.metrics import BATCH_SIZE, JOBS, ModelVersions, scrape_registry
 from shared.model_store import ModelStore
 from shared.settings import Settings
+from shared.storage import PhotoStore
 from workers.runtime import RuntimeHolder
 from workers.tasks import batch_metrics, log, retry_jobs, shelfwatch_task, webhook_metrics
 
@@ -152,6 +153,14 @@ def create_worker_app(settings: Settings) -> Celery:
         log.info("nightly re-scan: %s", f"run {run}" if run else "one is still open; not started twice")
         return run
 
+    made: list[PhotoStore] = []
+
+    def photos() -> PhotoStore:
+        """The reaper's own client of the photo bucket, made on first use."""
+        if not made:
+            made.append(PhotoStore(settings))
+        return made[0]
+
     @shelfwatch_task(app, REAP_TASK, queue="webhooks")
     def reap() -> int:
         # on Redis, a queue with no message left means its queued jobs' messages were lost
@@ -160,6 +169,9 @@ def create_worker_app(settings: Settings) -> Celery:
                             max_batch_s=settings.task_time_limit_s)
         if taken:
             JOBS.labels("audits", "reaped").inc(len(taken))
+        # direct uploads never confirmed: their audits fail, their photos go
+        enqueue_deliveries(app, [str(d) for d in uploads.expire_uploads(
+            runtime.factory(), photos(), settings.upload_expiry_s, public_url=settings.public_url)])
         return len(taken)
 
     @shelfwatch_task(app, DRIFT_TASK, queue="webhooks")

@@ -33,6 +33,7 @@ SCOPED = [  # (method, path template) of every route that needs a key, with the 
     ("put", "/v1/stores/{store_id}/sections/{section_id}/planogram", "admin"),
     ("get", "/v1/jobs", "read"), ("get", "/v1/jobs/{job_id}/photo", "read"), ("get", "/v1/models", "read"),
     ("put", "/v1/jobs/{job_id}/review", "submit"), ("get", "/v1/jobs/{job_id}/review", "read"),
+    ("post", "/v1/uploads", "submit"), ("post", "/v1/audits/{audit_id}/confirm", "submit"),
 ]
 
 
