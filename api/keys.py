@@ -31,8 +31,11 @@ def register(app: OpenAPI, services: Services) -> None:
             return jsonify({"items": [key_view(k) for k in list_keys(session, principal().tenant_id)]})
 
     @route(app, "delete", "/v1/keys/<prefix>", "admin", ok={200: KeyOut}, errors=(404,), tags=[KEYS],
-           summary="Revoke a key", description="It is refused from the next request on. Revoking twice is "
+           summary="Revoke a key", description="This gateway process refuses it from the next request on, "
+                                               "the others within `KEY_CACHE_S` seconds. Revoking twice is "
                                                "harmless.")
     def revoke(path: KeyPath) -> Response:
         with transaction(services.factory) as session:
-            return jsonify(key_view(revoke_key(session, path.prefix, principal().tenant_id)))
+            view = key_view(revoke_key(session, path.prefix, principal().tenant_id))
+        services.keys.forget(path.prefix)  # after the commit: no request can cache it again
+        return jsonify(view)

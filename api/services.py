@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from shared.celery_app import make_celery
-from shared.db import make_engine, make_sessionmaker
-from shared.keys import Principal
+from shared.db import PING_IDLE_S, make_engine, make_sessionmaker
+from shared.keys import KeyCache, Principal
 from shared.settings import Settings
 from shared.storage import PhotoStore
 
@@ -25,11 +25,13 @@ class Services:
     factory: sessionmaker[Session]
     store: PhotoStore
     celery: Celery
+    keys: KeyCache  # keys that authenticated in the last KEY_CACHE_S seconds
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        engine = make_engine(settings.database_url)
-        return cls(settings, engine, make_sessionmaker(engine), PhotoStore(settings), make_celery(settings))
+        engine = make_engine(settings.database_url, ping_idle_s=PING_IDLE_S)  # the hot path: no ping per request
+        return cls(settings, engine, make_sessionmaker(engine), PhotoStore(settings), make_celery(settings),
+                   KeyCache(settings.key_cache_s))
 
 
 def principal() -> Principal:

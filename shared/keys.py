@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -81,7 +83,48 @@ def create_key(session: Session, tenant_id: str, scopes: tuple[str, ...] | list[
     return CreatedKey(key, row)
 
 
-def authenticate(session: Session, key: str, now: datetime | None = None) -> Principal | None:
+class KeyCache:
+    """Keys that authenticated in the last ``ttl_s`` seconds, so a busy client's requests need no lookup.
+
+    Held per process by the gateway. A revocation through this process's API takes effect
+    at once (``forget``); one made elsewhere (``shelfwatch keys revoke``, another gateway
+    process) within ``ttl_s``. A key's expiry is checked on every hit. Keyed by the key's
+    SHA-256, never the key.
+    """
+
+    def __init__(self, ttl_s: float):
+        self.ttl_s = ttl_s
+        self._found: dict[str, tuple[Principal, datetime | None, float]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str, now: datetime | None = None) -> Principal | None:
+        if self.ttl_s <= 0:
+            return None
+        with self._lock:
+            hit = self._found.get(_hash(key))
+        if hit is None:
+            return None
+        who, expires_at, at = hit
+        if time.monotonic() - at > self.ttl_s or (expires_at is not None and expires_at <= (now or datetime.now(UTC))):
+            return None
+        return who
+
+    def put(self, key: str, who: Principal, expires_at: datetime | None) -> None:
+        if self.ttl_s <= 0:
+            return
+        with self._lock:
+            if len(self._found) > 10_000:  # keys seen once long ago: start afresh rather than grow
+                self._found.clear()
+            self._found[_hash(key)] = (who, expires_at, time.monotonic())
+
+    def forget(self, prefix: str) -> None:
+        with self._lock:
+            for digest in [d for d, (who, _, _) in self._found.items() if who.prefix == prefix]:
+                del self._found[digest]
+
+
+def authenticate(session: Session, key: str, now: datetime | None = None,
+                 cache: KeyCache | None = None) -> Principal | None:
     """The principal a presented key stands for; None for unknown, revoked or expired keys.
 
     Records the key's last use, at most once per ``LAST_USED_RESOLUTION``; the caller commits.
@@ -99,7 +142,10 @@ def authenticate(session: Session, key: str, now: datetime | None = None) -> Pri
         return None
     if row.last_used_at is None or now - row.last_used_at >= LAST_USED_RESOLUTION:
         session.execute(update(ApiKey).where(ApiKey.id == row.id).values(last_used_at=now))
-    return Principal(row.tenant_id, row.prefix, frozenset(row.scopes))
+    who = Principal(row.tenant_id, row.prefix, frozenset(row.scopes))
+    if cache is not None:
+        cache.put(key, who, row.expires_at)
+    return who
 
 
 def list_keys(session: Session, tenant_id: str | None = None) -> list[ApiKey]:

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     s3_region: str = Field("us-east-1", description="AWS region of the bucket")
     s3_public_endpoint_url: str = Field("", description="S3 endpoint named in presigned upload URLs, where "
                                         "phones reach it at another address than the workers; empty: S3_ENDPOINT_URL")
+    key_cache_s: float = Field(5.0, ge=0, le=300, description="the gateway remembers a key that authenticated "
+                               "for this long (0: looks every request up); a revocation made elsewhere than "
+                               "this process's API takes effect within it")
     upload_url_ttl_s: int = Field(900, ge=60, le=7 * 24 * 3600,
                                   description="how long a presigned upload URL (POST /v1/uploads) stays valid")
     upload_expiry_s: int = Field(24 * 3600, ge=300, description="an audit whose photos were not all uploaded "

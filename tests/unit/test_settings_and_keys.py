@@ -103,3 +103,30 @@ def test_secrets_can_come_from_files_instead_of_the_environment(tmp_path, monkey
         assert get_settings().database_url == "postgresql+psycopg2://env-wins@db/x"
     finally:
         get_settings.cache_clear()
+
+
+def test_the_key_cache_remembers_forgets_and_honours_expiry(monkeypatch):
+    from datetime import UTC, datetime, timedelta
+
+    from shared import keys
+
+    who = keys.Principal("acme", "abc123", frozenset({"read"}))
+    cache = keys.KeyCache(ttl_s=5)
+    assert cache.get("sw_abc123_secret") is None
+    cache.put("sw_abc123_secret", who, expires_at=None)
+    assert cache.get("sw_abc123_secret") == who
+    assert cache.get("sw_abc123_other") is None  # another secret with the same prefix is not this key
+    cache.forget("abc123")
+    assert cache.get("sw_abc123_secret") is None
+    soon = datetime.now(UTC) + timedelta(seconds=1)
+    cache.put("sw_abc123_secret", who, expires_at=soon)
+    assert cache.get("sw_abc123_secret") == who
+    assert cache.get("sw_abc123_secret", now=soon) is None  # expired while remembered: refused
+    now = [1000.0]
+    monkeypatch.setattr(keys.time, "monotonic", lambda: now[0])
+    cache.put("sw_abc123_secret", who, expires_at=None)
+    now[0] += 5.1
+    assert cache.get("sw_abc123_secret") is None  # older than its ttl: looked up again
+    off = keys.KeyCache(ttl_s=0)
+    off.put("sw_abc123_secret", who, expires_at=None)
+    assert off.get("sw_abc123_secret") is None
