@@ -86,7 +86,7 @@ def cmd_submit(args: argparse.Namespace, s: Settings) -> int:
         raise SystemExit("no API key: pass --key or set SHELFWATCH_API_KEY")
     api = client.Client(args.api, key)
     photos = [Path(p) for p in args.photos]
-    sub = api.submit(photos, store_id=args.store, aisle=args.aisle, mode=args.mode)
+    sub = api.submit(photos, store_id=args.store, aisle=args.aisle, mode=args.mode, direct=args.direct)
     progress = None if args.json else client.print_progress
     audit = api.wait_audit(sub["audit_id"], timeout=args.timeout, on_progress=progress)
     for job, path in zip(audit["jobs"], photos, strict=True):
@@ -233,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mode", choices=["fast", "accurate"], default=None, help="default: the server's (accurate)")
     p.add_argument("--timeout", type=float, default=120)
     p.add_argument("--json", action="store_true", help="print the audit as JSON, no progress")
+    p.add_argument("--direct", action="store_true", help="upload the photos straight to S3 (POST /v1/uploads, "
+                   "presigned PUTs, confirm) instead of through the gateway")
     p.set_defaults(func=cmd_submit)
 
     from ops import detect

@@ -20,7 +20,7 @@ def _kill_backends(url: str, pids: list[int]) -> None:
 def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(stack):
     engine = make_engine(stack.database_url, pool_size=1, ping_idle_s=0.0)  # every checkout counts as idle
     with engine.connect() as conn:
-        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        pid = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
     _kill_backends(stack.database_url, [pid])  # a database restart, seen from the pool
     with engine.connect() as conn:  # tested on checkout, found dead, replaced
         assert conn.execute(text("SELECT pg_backend_pid()")).scalar() != pid
@@ -30,7 +30,7 @@ def test_an_idle_connection_killed_by_the_server_is_replaced_before_use(stack):
 def test_a_busy_connection_is_not_tested_so_its_death_fails_one_use(stack):
     engine = make_engine(stack.database_url, pool_size=1, ping_idle_s=3600.0)  # never idle long enough
     with engine.connect() as conn:
-        pid = conn.execute(text("SELECT pg_backend_pid()")).scalar()
+        pid = int(conn.execute(text("SELECT pg_backend_pid()")).scalar_one())
     _kill_backends(stack.database_url, [pid])
     with pytest.raises(OperationalError), engine.connect() as conn:  # the gateway answers this one 503
         conn.execute(text("SELECT 1"))

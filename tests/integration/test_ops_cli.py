@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 import pytest
 
 from ops.cli import main
@@ -66,6 +69,20 @@ def test_stores_and_sections(cli_env, tenant, api_key, capsys):
     assert "North St" in capsys.readouterr().out
     with pytest.raises(SystemExit, match="store_exists"):
         main(["stores", "create", tenant, "north"])
+
+
+def test_submit_direct_uploads_the_photos_straight_to_s3(cli_env, gateway, worker, api_key, monkeypatch, capsys):
+    from shared.settings import get_settings
+
+    monkeypatch.setenv("SHELFWATCH_API_KEY", api_key)
+    get_settings.cache_clear()
+    rc = main(["submit", str(SAMPLES[0]), "--api", gateway, "--store", "cli-direct", "--direct", "--json"])
+    out, err = capsys.readouterr()
+    assert rc == 0, (out, err)
+    audit = json.loads(out)
+    assert audit["status"] == "done"
+    assert audit["jobs"][0]["photo"]["sha256"] == hashlib.sha256(SAMPLES[0].read_bytes()).hexdigest()
+    assert sum(audit["counts"].values()) > 0
 
 
 def test_submit_without_a_key_says_how_to_give_one(cli_env, monkeypatch):
