@@ -161,7 +161,7 @@ def export_dataset(session: Session, store: PhotoStore, out: Path, since: dateti
     Photos keep their stored bytes (``images/<split>/<job>.<ext>``); labels are the
     reviewed boxes (``labels/<split>/<job>.txt``; an empty file is a photo a person says
     holds no product). Val gets every photo whose id hashes below ``val_percent``; with
-    no photo there, the first train photo is copied to val too, so Ultralytics has a val set.
+    no photo in one split, the first photo is copied there too (Ultralytics needs both).
     """
     names = list(classes)
     for review, _ in (rows := newest_reviews(session, since, until, tenant_id)):
@@ -181,19 +181,22 @@ def export_dataset(session: Session, store: PhotoStore, out: Path, since: dateti
                         "revision": review.revision, "model_version": review.model_version,
                         "reviewed_by": review.reviewed_by, "reviewed_at": review.created_at.isoformat(),
                         "changes": review.changes})
-    if entries and not any(e["split"] == "val" for e in entries):
-        first = entries[0]
-        for sub, ext in (("images", next((out / "images" / "train").glob(f"{first['job_id']}.*")).suffix),
-                         ("labels", ".txt")):
-            (out / sub / "val").mkdir(parents=True, exist_ok=True)
-            src = out / sub / "train" / f"{first['job_id']}{ext}"
-            (out / sub / "val" / src.name).write_bytes(src.read_bytes())
-        first["also_val"] = True
+    for missing, other in (("val", "train"), ("train", "val")):  # Ultralytics needs both splits
+        if entries and not any(e["split"] == missing for e in entries):
+            first = entries[0]
+            for sub, ext in (("images", next((out / "images" / other).glob(f"{first['job_id']}.*")).suffix),
+                             ("labels", ".txt")):
+                (out / sub / missing).mkdir(parents=True, exist_ok=True)
+                src = out / sub / other / f"{first['job_id']}{ext}"
+                (out / sub / missing / src.name).write_bytes(src.read_bytes())
+            first[f"also_{missing}"] = True
     out.mkdir(parents=True, exist_ok=True)
     (out / "data.yaml").write_text(f"path: {out.resolve()}\ntrain: images/train\nval: images/val\n"
                                    f"nc: {len(names)}\nnames: {json.dumps(names)}\n")
     manifest = {"since": since.isoformat(), "until": until.isoformat() if until else None, "tenant": tenant_id,
                 "classes": names, "photos": len(entries), "boxes": boxes,
-                "val_photos": len([e for e in entries if e["split"] == "val" or e.get("also_val")]), "items": entries}
+                "val_photos": len([e for e in entries if e["split"] == "val" or e.get("also_val")]),
+                "train_photos": len([e for e in entries if e["split"] == "train" or e.get("also_train")]),
+                "items": entries}
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return manifest

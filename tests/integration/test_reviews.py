@@ -12,6 +12,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 import yaml
 
 from tests.conftest import SAMPLES, auth, post_audit, problem, wait_for
@@ -192,3 +193,23 @@ def test_the_models_own_boxes_saved_back_unchanged_are_accepted(client, api_key,
     r = client.put(f"/v1/jobs/{job['id']}/review", json={"boxes": boxes}, headers=auth(api_key))
     assert r.status_code == 200, r.get_json()
     assert r.get_json()["changes"]["kept"] == len(job["detections"])
+
+
+@pytest.mark.parametrize("val_percent", [0, 100])
+def test_an_export_whose_photos_all_hash_to_one_split_still_has_both(client, api_key, tenant, worker, factory,
+                                                                    settings, tmp_path, val_percent):
+    """Two photos both land in val (or train) 4 % of the time: Ultralytics needs both splits anyway."""
+    from shared.reviews import export_dataset
+    from shared.storage import PhotoStore
+
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    job = done_job(client, api_key)
+    client.put(f"/v1/jobs/{job['id']}/review", json={"boxes": [{"box": job["detections"][0]["box"]}]},
+               headers=auth(api_key))
+    with factory() as session:
+        manifest = export_dataset(session, PhotoStore(settings), tmp_path, since, tenant_id=tenant,
+                                  val_percent=val_percent)
+    assert (manifest["train_photos"], manifest["val_photos"]) == (1, 1)
+    for split in ("train", "val"):
+        assert [p.stem for p in (tmp_path / "images" / split).iterdir()] == [job["id"]]
+        assert (tmp_path / "labels" / split / f"{job['id']}.txt").read_text().count("\n") == 1
