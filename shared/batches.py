@@ -8,6 +8,7 @@ message delivered twice (broker redelivery, reaper) never writes twice.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
 import uuid
@@ -93,7 +94,8 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
     with factory() as session, session.begin():
         rows = session.execute(
             select(Job.id, Job.tenant_id, Job.audit_id, Job.photo_key, Job.mode, Job.queue, Job.status,
-                   Job.model_version, Job.attempts, Job.queued_at, Job.request_id)
+                   Job.model_version, Job.attempts, Job.queued_at, Job.request_id, Job.photo_sha256,
+                   Job.photo_checksum_pending)
             .where(Job.id.in_(_ids(job_ids)))
             .with_for_update(skip_locked=True)
         ).all()
@@ -128,6 +130,11 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
 
     # 2. fetch concurrently, 3. detect
     photos = store.get_many([r.photo_key for r in todo])
+    for i, (r, p) in enumerate(zip(todo, photos, strict=True)):
+        # a direct upload whose S3 server kept no checksum: the photo is checked here, once
+        if r.photo_checksum_pending and isinstance(p, bytes) and hashlib.sha256(p).hexdigest() != r.photo_sha256:
+            photos[i] = PhotoError("photo_checksum_mismatch", "the photo in the bucket is not the one declared "
+                                   "(its SHA-256 differs)")
     t2 = time.perf_counter()
     # fetch errors stay as they are; every fetched photo gets its mode's detections
     outcomes: list[list[Found] | Exception] = [p if isinstance(p, Exception) else [] for p in photos]
@@ -157,6 +164,8 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
             if isinstance(outcome, list):
                 _write_result(session, row.id, row.tenant_id, detector.version, outcome,
                               report.batch_id, n, timings, now, analysis)
+                if row.photo_checksum_pending:  # checked above: re-scans need not hash it again
+                    session.execute(update(Job).where(Job.id == row.id).values(photo_checksum_pending=False))
                 report.done.append(jid)
                 report.e2e_s.append((now - row.queued_at).total_seconds())
                 report.found.append((row.mode, detector.version, len(outcome)))

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
     func,
 )
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB, UUID
@@ -102,6 +103,8 @@ class Job(Base):
     position: Mapped[int] = mapped_column(SmallInteger)
     photo_key: Mapped[str] = mapped_column(Text)
     photo_sha256: Mapped[str] = mapped_column(String(64))
+    # a direct upload to an S3 server that keeps no checksum: the worker checks the SHA-256
+    photo_checksum_pending: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     photo_bytes: Mapped[int] = mapped_column(Integer)
     width: Mapped[int | None] = mapped_column(Integer)  # None until a direct upload is confirmed
     height: Mapped[int | None] = mapped_column(Integer)

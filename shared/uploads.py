@@ -6,9 +6,10 @@ a presigned PUT URL per photo, signed for exactly that type, size and checksum.
 ``confirm_upload`` (``POST /v1/audits/{id}/confirm``) checks each object in the bucket
 against what was declared, then queues the jobs, like a multipart submit. The checksum
 comes from S3 itself where the server keeps one (AWS, asked for it by the signed
-``x-amz-checksum-sha256`` header, refuses a body that does not match it); where it keeps
-none (a local S3-API server), the gateway reads the object and hashes it. Either way a job
-is queued only with the photo it was declared with. An audit not confirmed within
+``x-amz-checksum-sha256`` header, refuses a body that does not match it), and the gateway
+reads no photo, only its first 256 KiB for the format and pixel size; where the server
+keeps none (a local S3-API server), the worker hashes the photo it fetches anyway and fails
+a job whose photo is not the one declared (``photo_checksum_mismatch``). An audit not confirmed within
 ``UPLOAD_EXPIRY_S`` fails (``upload_expired``) and its uploaded photos are deleted.
 """
 
@@ -164,35 +165,36 @@ def _earlier(factory: sessionmaker[Session], store: PhotoStore, settings: Settin
         return Upload(audit.id, _targets(store, settings, waiting), _expiry(settings), created=False)
 
 
-def _check_object(store: PhotoStore, settings: Settings, job: Job, where: str) -> tuple[list[FieldProblem], int, int]:
-    """The problems of one uploaded photo against its declaration; its width and height."""
+HEADER_BYTES = 256 * 1024  # enough of any photo to find its format and size (a JPEG's EXIF comes first)
+
+
+def _check_object(store: PhotoStore, settings: Settings, job: Job, where: str
+                  ) -> tuple[list[FieldProblem], int, int, bool]:
+    """One uploaded photo against its declaration: its problems, width, height, and whether
+    its SHA-256 was checked here (S3 kept a checksum) or is left to the worker."""
     found = store.head(job.photo_key)
     if found is None:
-        return [FieldProblem(where, "photo_not_uploaded", f"{where} is not in the bucket yet: PUT it to its URL")], 0, 0
-    problems = []
+        return [FieldProblem(where, "photo_not_uploaded",
+                             f"{where} is not in the bucket yet: PUT it to its URL")], 0, 0, False
     if found["size"] != job.photo_bytes:
-        problems.append(FieldProblem(where, "photo_size_mismatch",
-                                     f"{where} is {found['size']} bytes; {job.photo_bytes} were declared"))
-        return problems, 0, 0
-    data = None
-    digest = found["sha256"]
-    if digest is None:  # the server keeps no checksum: read it and hash it here
-        data = store.get(job.photo_key)
-        digest = hashlib.sha256(data).hexdigest()
-    if digest != job.photo_sha256:
-        return [FieldProblem(where, "photo_checksum_mismatch", f"{where}'s SHA-256 is not the one declared")], 0, 0
+        return [FieldProblem(where, "photo_size_mismatch",
+                             f"{where} is {found['size']} bytes; {job.photo_bytes} were declared")], 0, 0, False
+    if found["sha256"] is not None and found["sha256"] != job.photo_sha256:
+        return [FieldProblem(where, "photo_checksum_mismatch",
+                             f"{where}'s SHA-256 is not the one declared")], 0, 0, False
     try:
-        header = read_header(data if data is not None else store.get_prefix(job.photo_key, 256 * 1024))
+        header = read_header(store.get_prefix(job.photo_key, HEADER_BYTES))
     except PhotoError as exc:
         code = "photo_type_mismatch" if exc.code == "unsupported_media_type" else exc.code
-        return [FieldProblem(where, code, f"{where}: {exc}")], 0, 0
+        return [FieldProblem(where, code, f"{where}: {exc}")], 0, 0, False
+    problems = []
     if not job.photo_key.endswith("." + EXTENSIONS[header.content_type]):
         problems.append(FieldProblem(where, "photo_type_mismatch",
                                      f"{where} is {header.content_type}, not the type declared"))
     if header.width * header.height > settings.max_photo_pixels:
         problems.append(FieldProblem(where, "photo_too_many_pixels", f"{where} is {header.width}x{header.height}; "
                                      f"the limit is {settings.max_photo_pixels} pixels"))
-    return problems, header.width, header.height
+    return problems, header.width, header.height, found["sha256"] is not None
 
 
 def confirm_upload(factory: sessionmaker[Session], store: PhotoStore, settings: Settings, tenant_id: str,
@@ -219,8 +221,9 @@ def confirm_upload(factory: sessionmaker[Session], store: PhotoStore, settings: 
                               queued=[(j.id, j.queue) for j in jobs if j.status == JobStatus.QUEUED])
     problems: list[FieldProblem] = []
     sizes: dict[uuid.UUID, tuple[int, int]] = {}
+    checked: dict[uuid.UUID, bool] = {}
     for job in jobs:
-        found, width, height = _check_object(store, settings, job, f"photos[{job.position}]")
+        found, width, height, checked[job.id] = _check_object(store, settings, job, f"photos[{job.position}]")
         problems += found
         sizes[job.id] = (width, height)
     if problems:
@@ -234,6 +237,7 @@ def confirm_upload(factory: sessionmaker[Session], store: PhotoStore, settings: 
         for job in session.execute(select(Job).where(Job.audit_id == parsed)).scalars():
             job.width, job.height = sizes[job.id]
             job.status, job.queued_at = JobStatus.QUEUED, now
+            job.photo_checksum_pending = not checked[job.id]
         audit.status = AuditStatus.QUEUED
     return Submission(parsed, [j.id for j in jobs], created=True, queued=[(j.id, j.queue) for j in jobs])
 

@@ -336,19 +336,35 @@ def measure(farm: Farm, client: lt.FarmClient, cfg: FarmConfig, log: Callable[[s
         out["scaling"] = scaling(farm, client, cfg, sat["photos_per_s"], log)
     farm.stop_worker()  # the gateway alone: its own latency, no worker competing
 
-    subs, wall = lt.gateway_clients(client, photos[0], cfg.gateway_clients, cfg.gateway_per_client)
+    gateway = gateway_round(farm, client, photos[0], cfg, direct=False)
+    gateway["photo_bytes"], gateway["cores"] = len(photos[0][1]), cfg.other_cores
     if cfg.profile and farm.api:  # a second, profiled round: py-spy's sampling must not skew the first
-        profile = profile_during(farm.api.pid, "gateway", GATEWAY_MARKERS, cfg, lambda: lt.gateway_clients(
+        gateway["profile"] = profile_during(farm.api.pid, "gateway", GATEWAY_MARKERS, cfg, lambda: lt.gateway_clients(
             client, photos[0], cfg.gateway_clients, cfg.gateway_per_client), log)
-    ok = [s.submit_ms for s in subs if s.audit_id]
-    gateway: dict = {"clients": cfg.gateway_clients, "requests": len(subs), "errors": len(subs) - len(ok),
-               "requests_per_s": round(len(subs) / wall, 1), "submit_ms": _pct(lt.percentiles(ok)),
-               "photo_bytes": len(photos[0][1]), "cores": cfg.other_cores}
-    if cfg.profile and farm.api:
-        gateway["profile"] = profile
     log(f"gateway: {cfg.gateway_clients} clients, submit p50 {gateway['submit_ms']['p50']} ms, "
-        f"p99 {gateway['submit_ms']['p99']} ms")
+        f"p99 {gateway['submit_ms']['p99']} ms, gateway CPU {gateway['cpu_ms_per_photo'].get('gateway')} ms/photo")
+    gateway["direct"] = gateway_round(farm, client, photos[0], cfg, direct=True)
+    d = gateway["direct"]
+    log(f"gateway, direct uploads: p50 {d['submit_ms']['p50']} ms, p99 {d['submit_ms']['p99']} ms for all three "
+        f"requests, gateway CPU {d['cpu_ms_per_photo'].get('gateway')} ms/photo")
     return out, gateway
+
+
+def gateway_round(farm: Farm, client: lt.FarmClient, photo: tuple[str, bytes], cfg: FarmConfig,
+                  direct: bool) -> dict:
+    """The gateway under ``cfg.gateway_clients`` concurrent clients: latency, rate, CPU ms per photo per process.
+
+    No worker runs: the jobs stay queued. ``direct``: each photo is a direct upload (begin,
+    a presigned PUT to the S3-API server, confirm), timed whole.
+    """
+    before = tree_cpu(farm.pids())
+    subs, wall = lt.gateway_clients(client, photo, cfg.gateway_clients, cfg.gateway_per_client, direct=direct)
+    after = tree_cpu(farm.pids())
+    ok = [s.submit_ms for s in subs if s.audit_id]
+    done = max(len(ok), 1)
+    return {"clients": cfg.gateway_clients, "requests": len(subs), "errors": len(subs) - len(ok),
+            "requests_per_s": round(len(subs) / wall, 1), "submit_ms": _pct(lt.percentiles(ok)),
+            "cpu_ms_per_photo": {k: round((after[k] - before.get(k, 0.0)) * 1e3 / done, 1) for k in after}}
 
 
 def _pct(p: dict) -> dict:

@@ -341,7 +341,12 @@ def farm_table(f: dict, g: dict) -> list[str]:
         lines.append(f"  worker CPU by stage (py-spy): {f['worker_profile']['stage_share']}")
     lines.append(f"Gateway: {g['clients']} concurrent clients, {g['requests']} submits: "
                  f"p50 {g['submit_ms']['p50']} ms, p99 {g['submit_ms']['p99']} ms, "
-                 f"{g['requests_per_s']} req/s, {g['errors']} errors")
+                 f"{g['requests_per_s']} req/s, {g['errors']} errors; CPU ms per photo {g.get('cpu_ms_per_photo')}")
+    if g.get("direct"):
+        d = g["direct"]
+        lines.append(f"  direct uploads (begin, PUT to S3, confirm; timed whole): p50 {d['submit_ms']['p50']} ms, "
+                     f"p99 {d['submit_ms']['p99']} ms, {d['requests_per_s']} photos/s, {d['errors']} errors; "
+                     f"CPU ms per photo {d['cpu_ms_per_photo']} (the photo's bytes go to the S3-API server only)")
     if (g.get("profile") or {}).get("stage_share"):
         lines.append(f"  gateway CPU by stage (py-spy): {g['profile']['stage_share']}")
     return lines

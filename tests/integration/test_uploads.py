@@ -134,3 +134,22 @@ def test_an_upload_never_confirmed_expires_without_judging_the_stock(client, api
         from shared.models import Job
 
         assert photos.head(session.get(Job, uuid.UUID(job["id"])).photo_key) is None
+
+
+def test_a_photo_swapped_for_one_of_the_same_size_fails_its_job_at_the_worker(client, api_key, worker, factory):
+    """The local S3-API server keeps no checksum: the worker hashes the photo it fetches anyway."""
+    from shared.models import Job
+
+    photo = SAMPLES[0].read_bytes()
+    tampered = photo[:-100] + bytes(b ^ 0xFF for b in photo[-100:-2]) + photo[-2:]  # same size, header intact
+    assert len(tampered) == len(photo)
+    up = begin(client, api_key, [declared(photo), declared(photo)]).get_json()
+    assert put(up["uploads"][0], photo) == 200
+    assert put(up["uploads"][1], tampered) == 200
+    assert confirm(client, api_key, up["audit_id"]).status_code == 202  # size, type and pixels are right
+    audit = wait_for(client, up["url"], api_key)
+    assert audit["status"] == "partial"
+    assert [j["status"] for j in audit["jobs"]] == ["done", "failed"]
+    assert audit["jobs"][1]["failure"]["code"] == "photo_checksum_mismatch"
+    with factory() as session:  # the good photo was checked once: a re-scan does not hash it again
+        assert session.get(Job, uuid.UUID(audit["jobs"][0]["id"])).photo_checksum_pending is False
