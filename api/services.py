@@ -29,7 +29,9 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
-        engine = make_engine(settings.database_url, ping_idle_s=PING_IDLE_S)  # the hot path: no ping per request
+        # the hot path: no ping per request, and a pooled connection per thread (an overflow
+        # connection is opened and closed again for every request that needs it)
+        engine = make_engine(settings.database_url, pool_size=settings.api_threads, ping_idle_s=PING_IDLE_S)
         return cls(settings, engine, make_sessionmaker(engine), PhotoStore(settings), make_celery(settings),
                    KeyCache(settings.key_cache_s))
 

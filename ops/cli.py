@@ -44,6 +44,7 @@ def cmd_api(args: argparse.Namespace, s: Settings) -> int:
     from shared.metrics_dir import use_multiprocess_dir
 
     use_multiprocess_dir(s.metrics_dir, "api")  # gunicorn's workers inherit it: one scrape counts them all
+    os.environ["API_THREADS"] = str(args.threads)  # the gateway's database pool holds one connection per thread
     argv = [sys.executable, "-m", "gunicorn", "api.wsgi:app", "--bind", f"{args.host}:{args.port}",
             "--workers", str(args.workers), "--threads", str(args.threads), "--config", "python:api.gunicorn_conf"]
     os.execv(sys.executable, argv)  # noqa: S606 - replaces this process with gunicorn, fixed arguments

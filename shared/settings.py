@@ -39,6 +39,8 @@ class Settings(BaseSettings):
     s3_region: str = Field("us-east-1", description="AWS region of the bucket")
     s3_public_endpoint_url: str = Field("", description="S3 endpoint named in presigned upload URLs, where "
                                         "phones reach it at another address than the workers; empty: S3_ENDPOINT_URL")
+    api_threads: int = Field(8, ge=1, le=256, description="threads per gateway process (`shelfwatch api "
+                             "--threads` sets it); its database pool keeps as many connections")
     key_cache_s: float = Field(5.0, ge=0, le=300, description="the gateway remembers a key that authenticated "
                                "for this long (0: looks every request up); a revocation made elsewhere than "
                                "this process's API takes effect within it")
