@@ -53,7 +53,7 @@ def make_celery(settings: Settings) -> Celery:
         # The multiplier counts messages (a batch is BATCH_SIZE of them); with only one
         # batch allowed, the next could not gather while the current one runs, and the
         # benchmark saw batches of 2.75 on average instead of 8.
-        worker_prefetch_multiplier=2 * settings.batch_size,
+        worker_prefetch_multiplier=2 * max(settings.batch_size, settings.rescan_batch_size),
         task_time_limit=settings.task_time_limit_s,
         broker_transport_options=transport_options(settings),
         broker_connection_retry_on_startup=True,

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(None, description="pin one model for every mode (else registry.json)")
     batch_size: int = Field(8, ge=1, description="most jobs one worker process takes at once")
     batch_wait_ms: int = Field(25, ge=1, description="how long a partial batch waits for more jobs")
+    rescan_batch_size: int = Field(16, ge=1, description="BATCH_SIZE of the re-scan queue: bulk work, "
+                                   "throughput over latency")
+    rescan_batch_wait_ms: int = Field(200, ge=1, description="BATCH_WAIT_MS of the re-scan queue")
     ort_threads: int = Field(1, ge=1, description="ONNX Runtime intra-op threads per worker process")
     worker_concurrency: int = Field(2, ge=1, description="worker processes per `shelfwatch worker`")
     visibility_timeout_s: int = Field(3600, description="Redis redelivers a job unacknowledged this long")

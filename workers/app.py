@@ -123,7 +123,7 @@ def create_worker_app(settings: Settings) -> Celery:
 
     # Re-scans: their own queue and pool, so bulk work never takes an audit's worker.
     @shelfwatch_task(app, RESCAN_TASK, queue="rescans", base=Batches, bind=True,
-                     flush_every=settings.batch_size, flush_interval=settings.batch_wait_ms / 1000.0)
+                     flush_every=settings.rescan_batch_size, flush_interval=settings.rescan_batch_wait_ms / 1000.0)
     def rescan(self: Batches, requests: list[SimpleRequest]) -> None:
         items = [tuple(r.args) for r in requests if len(r.args) == 3]
         rt = runtime.get()

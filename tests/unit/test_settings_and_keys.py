@@ -130,3 +130,17 @@ def test_the_key_cache_remembers_forgets_and_honours_expiry(monkeypatch):
     off = keys.KeyCache(ttl_s=0)
     off.put("sw_abc123_secret", who, expires_at=None)
     assert off.get("sw_abc123_secret") is None
+
+
+def test_each_queue_batches_by_its_own_settings():
+    """Audits keep small batches for latency; re-scans take full ones for throughput."""
+    from shared.celery_app import INFER_TASK, RESCAN_TASK
+    from shared.settings import Settings
+    from workers.app import create_worker_app
+
+    app = create_worker_app(Settings(broker_url="memory://", database_url="postgresql://x@127.0.0.1:9/none",
+                                     batch_size=4, batch_wait_ms=25, rescan_batch_size=32, rescan_batch_wait_ms=500))
+    audits, rescans = app.tasks[INFER_TASK], app.tasks[RESCAN_TASK]
+    assert (audits.flush_every, audits.flush_interval) == (4, 0.025)
+    assert (rescans.flush_every, rescans.flush_interval) == (32, 0.5)
+    assert app.conf.worker_prefetch_multiplier == 64  # two of the largest batch per process
