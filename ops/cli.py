@@ -127,6 +127,8 @@ def cmd_models(args: argparse.Namespace, s: Settings) -> int:
         sent = store.publish(s.models_dir, overwrite_registry=args.registry)
         print(f"uploaded to {store.store.bucket}/models/: {', '.join(sent)}")
         return 0
+    if args.action == "tune":  # whatever MODEL_TUNE says: this is the measurement itself
+        return _tune(ModelStore(s.model_copy(update={"model_tune": True})), s)
     reg = store.registry()  # the bucket's registry; workers follow a change within the TTL
     if args.action == "canary":
         return _canary(store, reg, args, s)
@@ -149,6 +151,26 @@ def cmd_models(args: argparse.Namespace, s: Settings) -> int:
     store.write_registry(reg)
     print(f"{args.mode} now serves {args.version}; workers switch within MODEL_REGISTRY_TTL_S "
           f"({s.model_registry_ttl_s:g} s)")
+    return 0
+
+
+def _tune(store: Any, s: Settings) -> int:
+    """Measure each mode's model forms on this CPU now (what a worker does at its first batch) and show the choice."""
+    import json
+
+    from shared import tuning
+
+    for mode in ("accurate", "fast"):
+        version, size = store.serving(mode)
+        chosen = store.form(version, size)
+        print(f"{mode}: registered {version}, runs {chosen} on this CPU ({tuning.cpu_key()}, "
+              f"{s.ort_threads} thread(s))")
+    known = json.loads((store.cache_dir / "tuning.json").read_text()) if (store.cache_dir / "tuning.json").exists() \
+        else {}
+    for entry in known.values():
+        if entry["cpu"] == tuning.cpu_key() and entry["threads"] == s.ort_threads:
+            print(f"  {entry['registered']} at {entry['input_size']} px: model-only ms {entry['ms']} "
+                  f"→ {entry['choice']} ({entry['at']})")
     return 0
 
 
@@ -249,8 +271,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="only jobs waiting longer than this (default: VISIBILITY_TIMEOUT_S)")
     p.set_defaults(func=cmd_requeue)
 
-    p = sub.add_parser("models", help="list models; publish them to the bucket; serve a version in a mode; canaries")
-    p.add_argument("action", choices=["list", "publish", "serve", "canary", "promote-canary"])
+    p = sub.add_parser("models", help="list models; publish them to the bucket; serve a version in a mode; "
+                                      "canaries; tune: the fastest form on this CPU")
+    p.add_argument("action", choices=["list", "publish", "serve", "canary", "promote-canary", "tune"])
     p.add_argument("version", nargs="?", help="with serve or canary: a registry version, e.g. shelfwatch-v11-int8")
     p.add_argument("--fraction", type=float, default=0.1,
                    help="with canary: the share of the mode's new jobs the version takes (0 ends the canary)")

@@ -26,7 +26,7 @@ from pathlib import Path
 
 from botocore.exceptions import ClientError
 
-from shared import registry
+from shared import registry, tuning
 from shared.detector import Detector
 from shared.errors import DomainError
 from shared.settings import Settings
@@ -47,6 +47,7 @@ class ModelStore:
         self._registry: dict | None = None
         self._read_at = -1e9
         self._sessions: OrderedDict[tuple[str, int | None], Detector] = OrderedDict()
+        self._forms: dict[tuple[str, int | None], str] = {}  # registered version → the form run here
         self._lock = threading.Lock()
 
     # --- the registry -------------------------------------------------------------------
@@ -95,8 +96,23 @@ class ModelStore:
         return det
 
     def for_mode(self, mode: str) -> Detector:
+        """The detector serving ``mode``: the registry's version, or its faster twin on this CPU (MODEL_TUNE)."""
         version, size = self.serving(mode)
-        return self.detector(version, size)
+        return self.detector(self.form(version, size), size)
+
+    def form(self, version: str, input_size: int | None = None) -> str:
+        """``version``, or its INT8/FP32 twin where that is measurably faster here (``shared.tuning``)."""
+        other = tuning.twin(version)
+        if not self.settings.model_tune or other is None or other not in self.versions():
+            return version
+        key = (version, input_size)
+        if key not in self._forms:
+            dets = {v: self.detector(v, input_size) for v in (version, other)}
+            calls = {v: (lambda d=d: d.predict(tuning.blank_input(d.size, d.stride is not None)))
+                     for v, d in dets.items()}
+            self._forms[key] = tuning.choose(self.cache_dir / "tuning.json", version, dets[version].size,
+                                             self.settings.ort_threads, calls)
+        return self._forms[key]
 
     def canary(self, mode: str) -> tuple[Detector, float] | None:
         """The candidate taking a fraction of ``mode``'s new jobs, and that fraction; None without one."""

@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     # every file is checked against the registry's SHA-256 before it is loaded, from here too
     model_cache_dir: Path = Field(Path(tempfile.gettempdir()) / "shelfwatch-models",
                                   description="where a worker keeps the model files it downloaded")
+    model_tune: bool = Field(True, description="a worker measures a model's INT8 and FP32 forms on its CPU and "
+                             "runs the faster (once per CPU type, kept in MODEL_CACHE_DIR/tuning.json)")
     model_cache_size: int = Field(3, ge=1, description="model sessions a worker process keeps (LRU)")
     model_registry_ttl_s: float = Field(30.0, ge=0, description="a worker re-reads the registry at most this "
                                         "often: a promotion serves new audits within this bound")

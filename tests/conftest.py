@@ -58,7 +58,8 @@ def stack(tmp_path_factory):
 # Webhooks in the tests: receivers on loopback, and a retry schedule compressed from a day
 # to seconds (the same settings reach the worker and beat processes as environment); no
 # rate limits or quotas but in tests/integration/test_limits.py, which sets its own.
-WEBHOOK_ENV = {"MODEL_REGISTRY_TTL_S": "1", "RESCAN_FEED_INTERVAL_S": "0.3", "RESCAN_STALL_S": "3",
+WEBHOOK_ENV = {"MODEL_TUNE": "false",  # the tests name the versions they expect; tests/integration/test_tuning.py
+               "MODEL_REGISTRY_TTL_S": "1", "RESCAN_FEED_INTERVAL_S": "0.3", "RESCAN_STALL_S": "3",
                "WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8", "WEBHOOK_CONNECT_TIMEOUT_S": "0.5",
                "WEBHOOK_READ_TIMEOUT_S": "2", "WEBHOOK_BACKOFF_BASE_S": "0.2", "WEBHOOK_BACKOFF_CAP_S": "0.5",
                "WEBHOOK_RETRY_FOR_S": "4", "WEBHOOK_DISPATCH_INTERVAL_S": "0.3", "WEBHOOK_SECRET_OVERLAP_S": "60",

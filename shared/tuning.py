@@ -1,0 +1,116 @@
+"""The fastest graph form of a model on this CPU: INT8 or its FP32 twin, measured, not assumed.
+
+INT8 pays where the CPU has VNNI (AVX-512 or AVX-VNNI); on an AVX2-only CPU ONNX Runtime's
+INT8 convolutions are no faster than FP32, and the FP32 twin (the same weights, the
+reference the INT8 file was gated against, within 1 mAP50 point) can be the faster path.
+``choose`` times the candidates side by side on this machine, model only, with the
+worker's thread count, and keeps the answer in a small JSON file keyed by the CPU (model
+name and instruction sets), the version, the input size, the threads and the ONNX Runtime
+version: a worker pays the measurement once per machine type, not per start.
+
+A result is always recorded under the version that produced it (``shelfwatch-v11-fp32``
+when the twin ran), so re-scans, canaries and the accuracy watch see the truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import statistics
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+import numpy as np
+
+log = logging.getLogger("shelfwatch.tuning")
+FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile", "amx_int8", "amx_bf16")
+MARGIN = 0.05  # the twin must be this much faster to replace the registered form
+
+
+def twin(version: str) -> str | None:
+    """``shelfwatch-v11-int8`` ↔ ``shelfwatch-v11-fp32``; None for a version with no twin by name."""
+    for a, b in (("-int8", "-fp32"), ("-fp32", "-int8")):
+        if version.endswith(a):
+            return version.removesuffix(a) + b
+    return None
+
+
+def cpu_key() -> str:
+    """The CPU as far as inference speed goes: its model name and the instruction sets that matter."""
+    name, flags = "unknown", set()
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name") and name == "unknown":
+                name = line.split(":", 1)[1].strip()
+            elif line.startswith("flags"):
+                flags = set(line.split(":", 1)[1].split())
+                break
+    return f"{name} [{' '.join(f for f in FLAGS if f in flags)}]"
+
+
+def _time(run: Callable[[], object]) -> float:
+    t0 = time.perf_counter()
+    run()
+    return time.perf_counter() - t0
+
+
+def measure(candidates: Mapping[str, Callable[[], object]], rounds: int = 7) -> dict[str, float]:
+    """Median ms per call of each candidate, run in turns (round after round), after one warm-up each."""
+    for run in candidates.values():
+        run()
+    times: dict[str, list[float]] = {name: [] for name in candidates}
+    for _ in range(rounds):
+        for name, run in candidates.items():
+            times[name].append(_time(run) * 1e3)
+    return {name: round(statistics.median(t), 2) for name, t in times.items()}
+
+
+def choose(cache: Path, registered: str, input_size: int, threads: int,
+           candidates: Mapping[str, Callable[[], object]]) -> str:
+    """The version to run for ``registered`` on this CPU (``registered`` unless a twin is MARGIN faster).
+
+    ``candidates``: version → one model call on a fixed input. The answer is read from, or
+    written to, ``cache``.
+    """
+    import onnxruntime as ort
+
+    key = hashlib.sha256(f"{cpu_key()}|{registered}|{input_size}|{threads}|{ort.__version__}".encode()).hexdigest()
+    known = _read(cache)
+    if key in known and known[key]["choice"] in candidates:
+        log.info("graph form for %s at %d px, %d thread(s): %s (measured %s: model-only ms %s)", registered,
+                 input_size, threads, known[key]["choice"], known[key]["at"], known[key]["ms"])
+        return str(known[key]["choice"])
+    ms = measure(candidates)
+    best = min(ms, key=ms.__getitem__)
+    choice = best if ms[best] < (1 - MARGIN) * ms[registered] else registered
+    known[key] = {"cpu": cpu_key(), "registered": registered, "input_size": input_size, "threads": threads,
+                  "onnxruntime": ort.__version__, "ms": ms, "choice": choice,
+                  "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    _write(cache, known)
+    log.info("graph form for %s at %d px, %d thread(s) on %s: %s (model-only ms %s)", registered, input_size,
+             threads, cpu_key(), choice, ms)
+    return choice
+
+
+def blank_input(input_size: int, rectangular: bool) -> np.ndarray:
+    """A fixed input (grey, as the letterbox pads): a 4:3 photo's rectangle where the model takes one."""
+    height = (input_size * 3 // 4 + 31) // 32 * 32 if rectangular else input_size
+    return np.full((1, 3, height, input_size), 114 / 255.0, np.float32)
+
+
+def _read(cache: Path) -> dict:
+    try:
+        return json.loads(cache.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _write(cache: Path, known: dict) -> None:
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_suffix(f".{os.getpid()}.part")
+    tmp.write_text(json.dumps(known, indent=2))
+    tmp.replace(cache)  # whole or not at all: another worker process may read it now
