@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import itertools
+import statistics
 from dataclasses import dataclass
 
 import cv2
@@ -74,18 +75,30 @@ def rows(boxes: np.ndarray, min_overlap: float = 0.8, min_facings: int = 3) -> l
 
     order = np.argsort((boxes[:, 1] + boxes[:, 3]) / 2)
     regular = [int(i) for i in order if not tall[i]]
+    reg = np.array(regular, dtype=int)
+    top, bottom = boxes[reg, 1], boxes[reg, 3]
+    centre = (top + bottom) / 2
     for k, i in enumerate(regular):
-        for j in regular[k + 1:]:
-            if boxes[j, 1] > boxes[i, 3]:  # sorted by centre: later boxes start lower still
-                if (boxes[j, 1] + boxes[j, 3]) / 2 > boxes[i, 3] + median_h:
-                    break
-                continue
-            if _overlap_y(boxes[i], boxes[j]) >= min_overlap:
-                parent[find(j)] = find(i)
+        # the boxes after this one (sorted by centre) up to the first that starts below it
+        # with its centre a box height further down: none after that can overlap it
+        below = top[k + 1:] > bottom[k]
+        stop = np.flatnonzero(below & (centre[k + 1:] > bottom[k] + median_h))
+        end = k + 1 + (int(stop[0]) if len(stop) else len(regular) - k - 1)
+        near = np.arange(k + 1, end)[~below[: end - k - 1]]
+        if not len(near):
+            continue
+        inter = np.maximum(0.0, np.minimum(bottom[k], bottom[near]) - np.maximum(top[k], top[near]))
+        shared = inter / np.maximum(1e-6, np.minimum(bottom[k] - top[k], bottom[near] - top[near]))
+        for j in reg[near[shared >= min_overlap]]:
+            parent[find(int(j))] = find(i)
     for i in (int(i) for i in order if tall[i]):
-        best = max(((_overlap_y(boxes[i], boxes[j]), j) for j in regular), default=(0.0, -1))
-        if best[1] >= 0 and best[0] > 0:
-            parent[i] = find(best[1])
+        if not len(reg):
+            continue
+        b = boxes[reg]  # the tall box against every regular one at once
+        inter = np.maximum(0.0, np.minimum(boxes[i, 3], b[:, 3]) - np.maximum(boxes[i, 1], b[:, 1]))
+        overlap = inter / np.maximum(1e-6, np.minimum(boxes[i, 3] - boxes[i, 1], b[:, 3] - b[:, 1]))
+        if overlap.max() > 0:  # the best overlap; of equals, the last in order
+            parent[i] = find(int(reg[np.flatnonzero(overlap == overlap.max())].max()))
     members: dict[int, list[int]] = {}
     for i in range(n):
         members.setdefault(find(i), []).append(i)
@@ -100,9 +113,11 @@ def rows(boxes: np.ndarray, min_overlap: float = 0.8, min_facings: int = 3) -> l
             if _overlap_y(band(m), band(members[nearest])) > 0:
                 for i in m:
                     parent[i] = nearest
-    roots = {find(i) for i in range(n)}
-    centre = {r: float(np.mean([(boxes[i, 1] + boxes[i, 3]) / 2 for i in range(n) if find(i) == r])) for r in roots}
-    rank = {r: k for k, r in enumerate(sorted(roots, key=centre.__getitem__))}
+    of_root: dict[int, list[int]] = {}
+    for i in range(n):
+        of_root.setdefault(find(i), []).append(i)
+    centre = {r: float(np.mean([(boxes[i, 1] + boxes[i, 3]) / 2 for i in m])) for r, m in of_root.items()}
+    rank = {r: k for k, r in enumerate(sorted(of_root, key=centre.__getitem__))}
     return [rank[find(i)] for i in range(n)]
 
 
@@ -168,11 +183,6 @@ def _spread(gray: np.ndarray, box: np.ndarray | tuple[float, ...], margin: float
     return float(crop.std()) if crop.size >= 4 else float("nan")
 
 
-def _neighbours(boxes: np.ndarray, members: list[int], x1: float, x2: float, k: int = 4) -> list[int]:
-    """The ``k`` members whose centres are nearest the span x1..x2's centre."""
-    return sorted(members, key=lambda j: abs(boxes[j, 0] + boxes[j, 2] - x1 - x2))[:k]
-
-
 def looks_empty(gray: np.ndarray, boxes: np.ndarray, row_of: list[int], confidences: np.ndarray | None,
                 flat: float = 0.2, unsure: float = 0.7) -> list[bool]:
     """Detections that look like the empty back of a shelf rather than a product.
@@ -186,22 +196,36 @@ def looks_empty(gray: np.ndarray, boxes: np.ndarray, row_of: list[int], confiden
     """
     n = len(boxes)
     spread = [_spread(gray, b) for b in boxes]
+    centre = boxes[:, 0] + boxes[:, 2]
+    by_row: dict[int, list[int]] = {}  # each row's measurable boxes, left to right by centre
+    for j in sorted(range(n), key=lambda j: (centre[j], j)):
+        if not np.isnan(spread[j]):
+            by_row.setdefault(row_of[j], []).append(j)
+    place = {j: k for members in by_row.values() for k, j in enumerate(members)}
     out = []
     for i in range(n):
-        members = [j for j in range(n) if row_of[j] == row_of[i] and j != i and not np.isnan(spread[j])]
-        near = _neighbours(boxes, members, float(boxes[i, 0]), float(boxes[i, 2]))
-        sure = confidences is not None and confidences[i] >= unsure
-        out.append(bool(near) and not sure and not np.isnan(spread[i])
-                   and spread[i] < flat * float(np.median([spread[j] for j in near])))
+        if (confidences is not None and confidences[i] >= unsure) or i not in place:
+            out.append(False)  # sure of it, or too small to measure: a product
+            continue
+        row, k = by_row[row_of[i]], place[i]
+        # the 4 nearest centres are among the 4 on either side: the row is sorted by centre
+        near = sorted((j for j in row[max(0, k - 4):k + 5] if j != i),
+                      key=lambda j: (abs(centre[j] - centre[i]), j))[:4]
+        out.append(bool(near) and spread[i] < flat * statistics.median(spread[j] for j in near))
     return out
 
 
-def _histogram(image: np.ndarray, box: np.ndarray) -> np.ndarray | None:
+def _histogram(image: np.ndarray, box: np.ndarray, hsv: np.ndarray | None = None) -> np.ndarray | None:
+    """A box's HSV colour histogram (8x4x4 bins, normalised); ``hsv``: the image already converted."""
     x1, y1, x2, y2 = (round(v) for v in box)
-    crop = image[max(0, y1):max(0, y2), max(0, x1):max(0, x2)]
-    if crop.size == 0:
+    if hsv is None:
+        crop = image[max(0, y1):max(0, y2), max(0, x1):max(0, x2)]
+        hsv = cv2.cvtColor(crop, cv2.COLOR_BGR2HSV) if crop.size else crop
+    else:
+        hsv = hsv[max(0, y1):max(0, y2), max(0, x1):max(0, x2)]
+    if hsv.size == 0:
         return None
-    hist = cv2.calcHist([cv2.cvtColor(crop, cv2.COLOR_BGR2HSV)], [0, 1, 2], None, [8, 4, 4], [0, 180, 0, 256, 0, 256])
+    hist = cv2.calcHist([hsv], [0, 1, 2], None, [8, 4, 4], [0, 180, 0, 256, 0, 256])
     return cv2.normalize(hist, hist).flatten()
 
 
@@ -266,7 +290,10 @@ def analyse(boxes: np.ndarray, image: np.ndarray | None = None, scale: float = 1
     """
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     row_of = rows(boxes)
-    hists = [_histogram(image, b * scale) for b in boxes] if image is not None else None
+    hists = None
+    if image is not None:
+        hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)  # once for the photo, not once per box
+        hists = [_histogram(image, b * scale, hsv) for b in boxes]
     group_of = groups(boxes, row_of, image, scale, hists=hists)
     empty = None
     if image is not None and len(boxes):
@@ -275,8 +302,11 @@ def analyse(boxes: np.ndarray, image: np.ndarray | None = None, scale: float = 1
     found_gaps = gaps(boxes, row_of, empty=empty)
     occupied = float(sum(boxes[:, 2] - boxes[:, 0])) or 1.0
     group_list = []
+    of_group: dict[int, list[int]] = {}
+    for i, g in enumerate(group_of):
+        of_group.setdefault(g, []).append(i)
     for g in range(max(group_of, default=-1) + 1):
-        members = [i for i, k in enumerate(group_of) if k == g]
+        members = of_group[g]
         seen = [h for h in (hists[i] for i in members) if h is not None] if hists is not None else []
         group_list.append({"id": g, "row": row_of[members[0]], "facings": len(members),
                            "share_of_shelf": round(float(sum(boxes[i, 2] - boxes[i, 0] for i in members))
@@ -284,10 +314,12 @@ def analyse(boxes: np.ndarray, image: np.ndarray | None = None, scale: float = 1
                            "box": [round(float(v), 1) for v in boxes[members[0]]],  # a representative facing
                            "appearance": encode_appearance(np.mean(seen, axis=0)) if seen else None})
     row_list = []
+    groups_in: dict[int, set[int]] = {}
+    for r, g in zip(row_of, group_of, strict=True):
+        groups_in.setdefault(r, set()).add(g)
     for r, extent in enumerate(row_boxes(boxes, row_of)):
         row_list.append({"index": r, "box": [round(v, 1) for v in extent], "facings": row_of.count(r),
-                         "groups": len({group_of[i] for i, k in enumerate(row_of) if k == r}),
-                         "gaps": sum(1 for gp in found_gaps if gp.row == r)})
+                         "groups": len(groups_in[r]), "gaps": sum(1 for gp in found_gaps if gp.row == r)})
     return {
         "rows": row_list,
         "groups": group_list,
