@@ -156,8 +156,6 @@ def cmd_models(args: argparse.Namespace, s: Settings) -> int:
 
 def _tune(store: Any, s: Settings) -> int:
     """Measure each mode's model forms on this CPU now (what a worker does at its first batch) and show the choice."""
-    import json
-
     from shared import tuning
 
     for mode in ("accurate", "fast"):
@@ -165,9 +163,7 @@ def _tune(store: Any, s: Settings) -> int:
         chosen = store.form(version, size)
         print(f"{mode}: registered {version}, runs {chosen} on this CPU ({tuning.cpu_key()}, "
               f"{s.ort_threads} thread(s))")
-    known = json.loads((store.cache_dir / "tuning.json").read_text()) if (store.cache_dir / "tuning.json").exists() \
-        else {}
-    for entry in known.values():
+    for entry in tuning.known(store.cache_dir / "tuning.json").values():
         if entry["cpu"] == tuning.cpu_key() and entry["threads"] == s.ort_threads:
             print(f"  {entry['registered']} at {entry['input_size']} px: model-only ms {entry['ms']} "
                   f"→ {entry['choice']} ({entry['at']})")

@@ -101,6 +101,13 @@ def check_photos(photos: Sequence[PhotoSource], settings: Settings) -> list[Chec
             continue
         checked.append(CheckedPhoto(header.content_type, header.width, header.height, len(data),
                                     hashlib.sha256(data).hexdigest()))
+    raise_gravest(large, media, other)
+    return checked
+
+
+def raise_gravest(large: list[FieldProblem], media: list[FieldProblem], other: list[FieldProblem]) -> None:
+    """Every photo problem at once, as the gravest one's error: too large (413), then an
+    unsupported type (415), then the rest (422). Nothing to raise when all are empty."""
     problems = large + media + other
     if large:
         raise TooLarge.with_problems(problems)
@@ -108,7 +115,6 @@ def check_photos(photos: Sequence[PhotoSource], settings: Settings) -> list[Chec
         raise UnsupportedMedia.with_problems(problems)
     if other:
         raise Invalid(problems)
-    return checked
 
 
 def check_fields(store_id: str, aisle: str | None, captured_at: datetime | None, mode: str | None,
@@ -176,7 +182,7 @@ def submit_audit(factory: sessionmaker[Session], store: PhotoStore, settings: Se
                 store.put(key, _read(source), c.content_type)
                 put.append(key)
     except IntegrityError:
-        _forget(store, put)
+        forget_photos(store, put)
         # the same Idempotency-Key committed by a concurrent request: answer with that audit
         if idempotency_key:
             earlier = _find_by_key(factory, tenant_id, idempotency_key, request_hash)
@@ -184,7 +190,7 @@ def submit_audit(factory: sessionmaker[Session], store: PhotoStore, settings: Se
                 return earlier
         raise
     except BaseException:
-        _forget(store, put)  # rolled back: no row points at these photos
+        forget_photos(store, put)  # rolled back: no row points at these photos
         raise
     return Submission(audit_id, job_ids, created=True, queued=[(j, "audits") for j in job_ids])
 
@@ -209,7 +215,8 @@ def check_quota(factory: sessionmaker[Session], tenant_id: str, photos: int, per
                         retry_after_s=int((day + timedelta(days=1) - now).total_seconds()) + 1)
 
 
-def _forget(store: PhotoStore, keys: list[str]) -> None:
+def forget_photos(store: PhotoStore, keys: list[str]) -> None:
+    """Delete photos no row points at (a failed submit, an expired upload); best effort."""
     for key in keys:
         with contextlib.suppress(Exception):  # best effort: the request is failing anyway
             store.delete(key)

@@ -79,18 +79,18 @@ def choose(cache: Path, registered: str, input_size: int, threads: int,
     import onnxruntime as ort
 
     key = hashlib.sha256(f"{cpu_key()}|{registered}|{input_size}|{threads}|{ort.__version__}".encode()).hexdigest()
-    known = _read(cache)
-    if key in known and known[key]["choice"] in candidates:
+    kept = known(cache)
+    if key in kept and kept[key]["choice"] in candidates:
         log.info("graph form for %s at %d px, %d thread(s): %s (measured %s: model-only ms %s)", registered,
-                 input_size, threads, known[key]["choice"], known[key]["at"], known[key]["ms"])
-        return str(known[key]["choice"])
+                 input_size, threads, kept[key]["choice"], kept[key]["at"], kept[key]["ms"])
+        return str(kept[key]["choice"])
     ms = measure(candidates)
     best = min(ms, key=ms.__getitem__)
     choice = best if ms[best] < (1 - MARGIN) * ms[registered] else registered
-    known[key] = {"cpu": cpu_key(), "registered": registered, "input_size": input_size, "threads": threads,
+    kept[key] = {"cpu": cpu_key(), "registered": registered, "input_size": input_size, "threads": threads,
                   "onnxruntime": ort.__version__, "ms": ms, "choice": choice,
                   "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    _write(cache, known)
+    _write(cache, kept)
     log.info("graph form for %s at %d px, %d thread(s) on %s: %s (model-only ms %s)", registered, input_size,
              threads, cpu_key(), choice, ms)
     return choice
@@ -102,15 +102,16 @@ def blank_input(input_size: int, rectangular: bool) -> np.ndarray:
     return np.full((1, 3, height, input_size), 114 / 255.0, np.float32)
 
 
-def _read(cache: Path) -> dict:
+def known(cache: Path) -> dict:
+    """Every measurement kept in ``cache`` (``{}`` when there is none yet)."""
     try:
         return json.loads(cache.read_text())
     except (OSError, ValueError):
         return {}
 
 
-def _write(cache: Path, known: dict) -> None:
+def _write(cache: Path, kept: dict) -> None:
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_suffix(f".{os.getpid()}.part")
-    tmp.write_text(json.dumps(known, indent=2))
+    tmp.write_text(json.dumps(kept, indent=2))
     tmp.replace(cache)  # whole or not at all: another worker process may read it now

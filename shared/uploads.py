@@ -25,8 +25,15 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from shared.audits import Submission, _forget, check_fields, check_quota, refresh_audit_status
-from shared.errors import Conflict, FieldProblem, Invalid, NotFound, TooLarge, UnsupportedMedia
+from shared.audits import (
+    Submission,
+    check_fields,
+    check_quota,
+    forget_photos,
+    raise_gravest,
+    refresh_audit_status,
+)
+from shared.errors import Conflict, FieldProblem, Invalid, NotFound, TooLarge
 from shared.imaging import PhotoError, read_header
 from shared.models import Audit, AuditStatus, Job, JobStatus
 from shared.registry import DEFAULT_MODE
@@ -80,13 +87,7 @@ def check_declared(photos: list[Declared], settings: Settings) -> None:
             other.append(FieldProblem(f"{where}.size", "photo_empty", f"{where} is empty"))
         if not _SHA256.fullmatch(p.sha256):
             other.append(FieldProblem(f"{where}.sha256", "invalid_sha256", f"{where}.sha256: 64 lowercase hex digits"))
-    problems = large + media + other
-    if large:
-        raise TooLarge.with_problems(problems)
-    if media:
-        raise UnsupportedMedia.with_problems(problems)
-    if other:
-        raise Invalid(problems)
+    raise_gravest(large, media, other)
 
 
 def _request_hash(store_id: str, aisle: str | None, captured_at: datetime | None, mode: str,
@@ -226,9 +227,8 @@ def confirm_upload(factory: sessionmaker[Session], store: PhotoStore, settings: 
         found, width, height, checked[job.id] = _check_object(store, settings, job, f"photos[{job.position}]")
         problems += found
         sizes[job.id] = (width, height)
-    if problems:
-        large = [p for p in problems if p.code == "photo_too_many_pixels"]
-        raise TooLarge.with_problems(large + [p for p in problems if p not in large]) if large else Invalid(problems)
+    raise_gravest([p for p in problems if p.code == "photo_too_many_pixels"], [],
+                  [p for p in problems if p.code != "photo_too_many_pixels"])
     now = datetime.now(UTC)
     with factory() as session, session.begin():
         audit = session.get(Audit, parsed, with_for_update=True)
@@ -264,5 +264,5 @@ def expire_uploads(factory: sessionmaker[Session], store: PhotoStore, older_than
         # out of awaiting_upload, so the status refresh judges each audit from its (failed) jobs
         session.execute(update(Audit).where(Audit.id.in_(ids)).values(status=AuditStatus.QUEUED))
         deliveries = refresh_audit_status(session, ids, public_url).deliveries
-    _forget(store, keys)
+    forget_photos(store, keys)
     return deliveries

@@ -22,6 +22,16 @@ locals {
   cluster_sg_id = aws_eks_cluster.this.vpc_config[0].cluster_security_group_id
 
   main_queue_arns = [for q in aws_sqs_queue.main : q.arn]
+
+  # The trust policy of a role an AWS service assumes (the cluster, its nodes, RDS monitoring).
+  service_trust = { for svc in ["eks", "ec2", "monitoring.rds"] : svc => jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Principal = { Service = "${svc}.amazonaws.com" }
+      Action    = "sts:AssumeRole"
+    }]
+  }) }
 }
 
 ############################################################################################
@@ -290,15 +300,8 @@ resource "aws_ecr_lifecycle_policy" "app" {
 ############################################################################################
 
 resource "aws_iam_role" "cluster" {
-  name = "${local.name}-eks-cluster"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "eks.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
+  name               = "${local.name}-eks-cluster"
+  assume_role_policy = local.service_trust["eks"]
 }
 
 resource "aws_iam_role_policy_attachment" "cluster" {
@@ -369,15 +372,8 @@ resource "aws_eks_addon" "vpc_cni" {
 }
 
 resource "aws_iam_role" "node" {
-  name = "${local.name}-eks-node"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "ec2.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
+  name               = "${local.name}-eks-node"
+  assume_role_policy = local.service_trust["ec2"]
 }
 
 # The three policies a managed node needs: join the cluster, run the VPC CNI, pull images.
@@ -543,15 +539,8 @@ resource "aws_db_parameter_group" "this" {
 }
 
 resource "aws_iam_role" "rds_monitoring" {
-  name = "${local.name}-rds-monitoring"
-  assume_role_policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Effect    = "Allow"
-      Principal = { Service = "monitoring.rds.amazonaws.com" }
-      Action    = "sts:AssumeRole"
-    }]
-  })
+  name               = "${local.name}-rds-monitoring"
+  assume_role_policy = local.service_trust["monitoring.rds"]
 }
 
 resource "aws_iam_role_policy_attachment" "rds_monitoring" {
