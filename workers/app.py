@@ -7,6 +7,7 @@ S3) from that same ``settings`` after the fork. Importing this module connects t
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Any
 
@@ -153,13 +154,10 @@ def create_worker_app(settings: Settings) -> Celery:
         log.info("nightly re-scan: %s", f"run {run}" if run else "one is still open; not started twice")
         return run
 
-    made: list[PhotoStore] = []
-
+    @functools.cache
     def photos() -> PhotoStore:
         """The reaper's own client of the photo bucket, made on first use."""
-        if not made:
-            made.append(PhotoStore(settings))
-        return made[0]
+        return PhotoStore(settings)
 
     @shelfwatch_task(app, REAP_TASK, queue="webhooks")
     def reap() -> int:
