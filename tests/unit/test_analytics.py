@@ -149,3 +149,30 @@ def test_a_row_too_low_to_judge_has_no_gaps():
     assert max(row_of) == 2
     assert analytics.gaps(boxes, row_of) == []
     assert [g.row for g in analytics.gaps(boxes, row_of, min_height=0.0)] == [2, 2]
+
+
+def test_a_row_the_model_is_unsure_of_has_no_gaps():
+    """A row whose boxes' median confidence is under 0.6x the photo's (a sign's letters boxed)."""
+    boxes = shelf([full_row(10), full_row(10, skip=(3, 4)), full_row(10)])
+    row_of = analytics.rows(boxes)
+    sure = np.full(len(boxes), 0.8, np.float32)
+    assert [g.row for g in analytics.gaps(boxes, row_of, confidences=sure)] == [1]
+    unsure = sure.copy()
+    unsure[10:18] = 0.4  # row 1's eight boxes: 0.4 < 0.6 x 0.8
+    assert analytics.gaps(boxes, row_of, confidences=unsure) == []
+    # relative to the photo: a photo whose every box is at 0.4 still has its gap
+    assert [g.row for g in analytics.gaps(boxes, row_of, confidences=np.full(len(boxes), 0.4, np.float32))] == [1]
+    unsure[10:18] = 0.5  # just above 0.6 x 0.8 = 0.48: judged
+    assert [g.row for g in analytics.gaps(boxes, row_of, confidences=unsure)] == [1]
+
+
+def test_a_span_covered_by_another_rows_products_is_no_gap():
+    """A short row fragment (a neighbouring bay at another height) beside a full row."""
+    main = shelf([full_row(10, start=200), full_row(10, start=200)], gap_y=0)  # rows at y 0-100 and 100-200
+    bay = np.array([[0, 50, 48, 150], [50, 50, 98, 150], [100, 50, 148, 150]], np.float32)  # straddles both
+    boxes = np.vstack([main, bay])
+    row_of = analytics.rows(boxes)
+    assert row_of[20:] == [1, 1, 1]  # the bay is a row of its own, between the two
+    assert analytics.gaps(boxes, row_of) == []  # the bay's span to the right is the main rows' products
+    found = analytics.gaps(boxes, row_of, filled=1.01)
+    assert [(g.row, g.box[0], g.box[2]) for g in found] == [(1, 200.0, 698.0)]  # across the shelf
