@@ -246,10 +246,14 @@ class Detector:
         # the model with its post-processing (a shared model call is split evenly)
         self.last_decode_s: list[float] = []
         self.last_infer_s: list[float] = []
+        # each photo's pixels as the model's decode left them (None: undecodable), for the
+        # analytics to reuse rather than decode the photo again
+        self.last_decoded: list[Decoded | None] = [None] * len(photos)
         for i, photo in enumerate(photos):
             t0 = time.perf_counter()
             try:
                 tensor, meta = self.preprocess(photo)
+                self.last_decoded[i] = meta[0]
                 ready.append((i, tensor, meta))
             except Exception as exc:  # noqa: BLE001 - reported per photo
                 results[i] = exc

@@ -134,6 +134,22 @@ def decode(data: bytes, target_size: int | None = None) -> Decoded:
     return Decoded(img, ow, oh, ow / w)
 
 
+def shrink(decoded: Decoded, target_size: int) -> Decoded:
+    """The same pixels halved (area averaging) while the long side stays at least ``target_size``.
+
+    What ``decode(data, target_size)`` would give a JPEG (libjpeg's 1/2, 1/4, 1/8 scaling),
+    made from pixels already decoded at a larger size: the worker's analytics reuse the
+    model's decode instead of decoding the photo a second time.
+    """
+    img, factor = decoded.image, 1
+    while factor < 8 and max(img.shape[:2]) // 2 >= target_size:
+        img = cv2.resize(img, (img.shape[1] // 2, img.shape[0] // 2), interpolation=cv2.INTER_AREA)
+        factor *= 2
+    if factor == 1:
+        return decoded
+    return Decoded(img, decoded.width, decoded.height, decoded.width / img.shape[1])
+
+
 def letterbox(img: np.ndarray, size: int, stride: int | None = None) -> tuple[np.ndarray, float, int, int]:
     """Resize so the long side is ``size``, pad with grey; returns image, scale, pad x, pad y.
 

@@ -234,22 +234,27 @@ def process_rescan_batch(factory: sessionmaker[Session], store: PhotoStore, dete
         handled[r] += 1
     photos = store.get_many([jobs[j].photo_key for j, _, _ in todo])
     outcomes: list[list | Exception] = []
+    analyses: list[dict | None] = []  # before the transaction: no lock held while the CPU works
     for (_, version, _), photo in zip(todo, photos, strict=True):
+        analyses.append(None)
         if isinstance(photo, Exception):
             outcomes.append(photo)
             continue
         try:
-            outcomes.append(detector_for(version).detect_many([photo])[0])
+            detector = detector_for(version)
+            outcomes.append(detector.detect_many([photo])[0])
         except DomainError as exc:  # a model that is unknown or fails its SHA-256 fails its items, not the worker
             outcomes.append(exc)
+            continue
+        if isinstance(outcomes[-1], list):  # the model's decode, reused
+            analyses[-1] = analyse_photo(detector.last_decoded[0] or photo, outcomes[-1])
     t1 = time.perf_counter()
     timings = {"detect_per_photo": (t1 - t0) * 1e3 / max(1, len(todo))}
     done = {r: 0 for r in handled}
     failed = {r: 0 for r in handled}
     with factory() as session, session.begin():
-        for (job_id, version, run_id), photo, outcome in zip(todo, photos, outcomes, strict=True):
+        for (job_id, version, run_id), outcome, analysis in zip(todo, outcomes, analyses, strict=True):
             if not isinstance(outcome, Exception):  # a list of detections: the photo was fetched
-                analysis = analyse_photo(photo, outcome) if isinstance(photo, bytes) else None
                 if insert_result(session, job_id, jobs[job_id].tenant_id, version, outcome, batch_id,
                                  len(todo), timings, analysis):
                     done[run_id] += 1

@@ -7,7 +7,7 @@ code path is the same: only ``S3_ENDPOINT_URL`` differs.
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
@@ -101,6 +101,14 @@ class PhotoStore:
 
     def get_many(self, keys: Iterable[str]) -> list[bytes | Exception]:
         """Fetch several photos concurrently; a failed fetch is returned, not raised."""
+        return list(self.iter_many(keys))
+
+    def iter_many(self, keys: Iterable[str]) -> Iterator[bytes | Exception]:
+        """Fetch several photos concurrently, yielding each in order as soon as it is in.
+
+        The worker detects the first photo of a batch while the others still download (a
+        failed fetch is yielded, not raised).
+        """
 
         def one(key: str) -> bytes | Exception:
             try:
@@ -110,6 +118,7 @@ class PhotoStore:
 
         keys = list(keys)
         if len(keys) <= 1:
-            return [one(k) for k in keys]
+            yield from (one(k) for k in keys)
+            return
         with ThreadPoolExecutor(min(self._fetch_threads, len(keys))) as pool:
-            return list(pool.map(one, keys))
+            yield from pool.map(one, keys)

@@ -130,7 +130,7 @@ def synthetic(det: Detector, n: int = 150, seed: int = 23, style: int = 1) -> di
     """Gaps (precision, recall) and groups (ARI) on synthetic shelves whose truth the generator knows.
 
     Each photo goes through the worker's own path (``shared.batches.analyse_photo``: JPEG,
-    reduced decode, confidences). A true gap narrower than ``TOO_NARROW`` of its
+    the model's decode halved, confidences). A true gap narrower than ``TOO_NARROW`` of its
     neighbouring facings is not a missing facing by the issue's definition: it is neither
     counted as missed nor, when found, as right or wrong.
     """
@@ -149,7 +149,7 @@ def synthetic(det: Detector, n: int = 150, seed: int = 23, style: int = 1) -> di
             continue
         found = det.detect(buf.tobytes())
         boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
-        result = analyse_photo(buf.tobytes(), found)
+        result = analyse_photo(det.last_decoded[0] or buf.tobytes(), found)  # as the worker: one decode
         if result is None:
             raise RuntimeError(f"the analytics failed on synthetic shelf {i} (seed {seed})")
         predicted = [np.array(g["box"], np.float32) for g in result["gaps"]]

@@ -2,11 +2,13 @@
 
     python -m devtools.bench.analytics_cost [--photos DIR] [--limit 12] [--rounds 3]
 
-The worker runs ``shared.batches.analyse_photo`` after each photo's detection (a reduced
-decode, rows, colour histograms, product groups, empty-looking boxes, gaps). This detects
+The worker runs ``shared.batches.analyse_photo`` after each photo's detection (on the
+model's decode halved to the analytics' size: rows, colour histograms, product groups,
+empty-looking boxes, gaps). This detects
 each photo once with the served ``accurate`` model (1 ONNX Runtime thread, outside the
-timing), then times ``analyse_photo`` over all photos ``--rounds`` times and prints the
-median ms per photo, with each stage timed apart once. The photos are read from
+timing), then times ``analyse_photo`` over all photos ``--rounds`` times, in turn from the
+JPEG bytes (a second decode, the path before) and from the model's pixels, and prints the
+median ms per photo of each and their ratio, with each stage timed apart once. The photos are read from
 ``--photos`` (default: ``REAL_DATA_DIR`` or /work/shared/data/sku110k-shelf, its
 ``images/``), never copied.
 """
@@ -71,20 +73,28 @@ def main(argv: list[str] | None = None) -> int:
     model = ROOT / "models" / load(ROOT / "models")["modes"]["accurate"]["model"]
     det = Detector(model, threads=1)
     photos = [p.read_bytes() for p in names]
-    found = [det.detect(p) for p in photos]
-    rounds = []
+    found, pixels = [], []
+    for p in photos:
+        found.append(det.detect(p))
+        pixels.append(det.last_decoded[0])  # what the worker hands the analytics: the model's decode
+    # side by side, in turn: from the JPEG bytes (a second, reduced decode) and from the model's pixels
+    rounds: dict[str, list[float]] = {"from the JPEG": [], "from the model's decode": []}
     for _ in range(args.rounds):
-        t0 = time.perf_counter()
-        for photo, f in zip(photos, found, strict=True):
-            analyse_photo(photo, f)
-        rounds.append((time.perf_counter() - t0) * 1e3 / len(photos))
+        for name, inputs in (("from the JPEG", photos), ("from the model's decode", pixels)):
+            t0 = time.perf_counter()
+            for photo, f in zip(inputs, found, strict=True):
+                analyse_photo(photo, f)
+            rounds[name].append((time.perf_counter() - t0) * 1e3 / len(photos))
     per_stage: dict[str, list[float]] = {}
     for photo, f in zip(photos, found, strict=True):
         for name, ms in stages(photo, f).items():
             per_stage.setdefault(name, []).append(ms)
     print(f"{len(photos)} photos ({det.version}), {statistics.mean(len(f) for f in found):.0f} boxes each on average")
-    print(f"analyse_photo: median {statistics.median(rounds):.1f} ms per photo over {args.rounds} rounds "
-          f"({', '.join(f'{r:.1f}' for r in rounds)})")
+    for name, times in rounds.items():
+        print(f"analyse_photo {name}: median {statistics.median(times):.1f} ms per photo over {args.rounds} "
+              f"rounds ({', '.join(f'{r:.1f}' for r in times)})")
+    saved = statistics.median(rounds["from the JPEG"]) / statistics.median(rounds["from the model's decode"])
+    print(f"reusing the model's decode: {saved:.2f}x less analytics time per photo")
     print("stages, mean ms per photo: " + ", ".join(f"{k} {statistics.mean(v):.1f}" for k, v in per_stage.items()))
     return 0
 

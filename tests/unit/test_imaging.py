@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from shared.imaging import PhotoError, decode, letterbox, read_header
+from shared.imaging import PhotoError, decode, letterbox, read_header, shrink
 
 
 def encode(ext: str, w: int, h: int) -> bytes:
@@ -44,6 +44,22 @@ def test_reduced_decode_maps_back_to_original_pixels():
     full = decode(data)
     assert full.image.shape[:2] == (2000, 3000)
     assert full.scale_to_original == 1.0
+
+
+def test_shrink_gives_what_a_reduced_decode_would():
+    """The analytics reuse the model's decode: halved to the size ``decode`` would have made."""
+    yy, xx = np.mgrid[0:2000, 0:3000]
+    smooth = np.dstack([xx % 256, yy % 256, (xx + yy) % 256]).astype(np.uint8)  # gradients: a fair JPEG
+    ok, buf = cv2.imencode(".jpg", smooth)
+    assert ok
+    model = decode(buf.tobytes(), target_size=640)  # 750 x 500
+    small, direct = shrink(model, 320), decode(buf.tobytes(), target_size=320)
+    assert small.image.shape == direct.image.shape == (250, 375, 3)
+    assert (small.width, small.height, small.scale_to_original) == (3000, 2000, pytest.approx(8.0))
+    assert direct.scale_to_original == pytest.approx(8.0)
+    diff = np.abs(small.image.astype(int) - direct.image.astype(int))
+    assert np.median(diff) <= 2  # area averaging vs libjpeg's DCT scaling: the same picture
+    assert shrink(model, 640) is model  # already no larger than needed: the same pixels
 
 
 def test_undecodable_body():
