@@ -35,6 +35,15 @@ RUN pip install --constraint constraints.txt setuptools wheel \
  && pip install --constraint constraints.txt --no-build-isolation . \
  && pip uninstall --yes shelfwatch
 
+# 1b. Optionally, ONNX Runtime built with the OpenVINO execution provider in place of the
+#     CPU-only build (`docker build --build-arg ORT_OPENVINO=1.24.1 .`; the two packages
+#     cannot be installed side by side). MODEL_TUNE then also times each model on it and
+#     runs it where it is faster and its detections agree with the CPU provider's.
+ARG ORT_OPENVINO=""
+RUN if [ -n "$ORT_OPENVINO" ]; then \
+        pip uninstall --yes onnxruntime && pip install "onnxruntime-openvino==${ORT_OPENVINO}"; \
+    fi
+
 # 2. The product itself, non-editable; its dependencies are already in. Only the product
 #    directories are here, so `find:` packages nothing else. setup.cfg also declares the
 #    developers' console script `shelfwatch-dev` (devtools, not in the image): removed, so
@@ -88,6 +97,9 @@ COPY --from=build /opt/venv /opt/venv
 # them, and the containers can run with a read-only root filesystem.
 WORKDIR /app
 COPY models ./models
+# the project's own synthetic shelf photos: MODEL_TUNE checks another execution provider's
+# detections against the CPU provider's on them (TUNE_PHOTOS_DIR)
+COPY samples ./samples
 
 # Fail the build, not the first deployment: bytecode ahead of time for the product (the
 # root filesystem is read-only at run time), native libraries load, the roles' modules

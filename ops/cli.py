@@ -165,8 +165,10 @@ def _tune(store: Any, s: Settings) -> int:
               f"{s.ort_threads} thread(s))")
     for entry in tuning.known(store.cache_dir / "tuning.json").values():
         if entry["cpu"] == tuning.cpu_key() and entry["threads"] == s.ort_threads:
+            refused = "".join(f"; refused {name}: boxes agree at F1 {entry['agreement'][name]}"
+                              for name in entry.get("rejected", []))
             print(f"  {entry['registered']} at {entry['input_size']} px: model-only ms {entry['ms']} "
-                  f"→ {entry['choice']} ({entry['at']})")
+                  f"→ {entry['choice']} ({entry['at']}){refused}")
     return 0
 
 

@@ -132,9 +132,33 @@ def counts_of(detections: list[Detection]) -> dict[str, int]:
     return dict(sorted(Counter(d.class_name for d in detections).items()))
 
 
+# ONNX Runtime's execution providers a worker may run a model on, by short name. "openvino"
+# is there when the image installs ``onnxruntime-openvino`` in place of ``onnxruntime``
+# (the two packages cannot be installed side by side); it runs the graph at its own
+# precision (FP32 or the file's INT8), so its detections are the model's, not a cheaper twin's.
+PROVIDERS = {"cpu": "CPUExecutionProvider", "openvino": "OpenVINOExecutionProvider"}
+
+
+def available_providers() -> list[str]:
+    """The short names of ``PROVIDERS`` this ONNX Runtime build offers, ``cpu`` first."""
+    have = set(ort.get_available_providers())
+    return [name for name, ep in PROVIDERS.items() if ep in have]
+
+
+def session_providers(provider: str, threads: int) -> list:
+    """The ``providers`` argument of an InferenceSession for ``provider`` (the CPU provider as fallback)."""
+    if provider not in available_providers():
+        raise ValueError(f"execution provider {provider!r} is not in this ONNX Runtime "
+                         f"(available: {', '.join(available_providers())})")
+    if provider == "openvino":
+        return [(PROVIDERS[provider], {"device_type": "CPU", "precision": "FP32", "num_of_threads": str(threads)}),
+                PROVIDERS["cpu"]]
+    return [PROVIDERS[provider]]
+
+
 class Detector:
     def __init__(self, model_path: Path, threads: int = 1, conf_threshold: float | None = None,
-                 verify: bool = True, input_size: int | None = None):
+                 verify: bool = True, input_size: int | None = None, provider: str = "cpu"):
         model_path = Path(model_path)
         self.card = ModelCard.load(model_path)
         if verify and sha256_file(model_path) != self.card.sha256:
@@ -149,7 +173,8 @@ class Detector:
         opts.inter_op_num_threads = 1
         opts.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(model_path), opts, providers=["CPUExecutionProvider"])
+        self.provider = provider  # the execution provider that runs the graph (``PROVIDERS``)
+        self.session = ort.InferenceSession(str(model_path), opts, providers=session_providers(provider, threads))
         inp = self.session.get_inputs()[0]
         self.input_name = inp.name
         # a dynamic-shape model takes rectangles (sides a multiple of the stride), a static one squares

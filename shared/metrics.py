@@ -39,8 +39,8 @@ JOB_SECONDS = Histogram("shelfwatch_job_seconds", "a job end to end: queued to r
                         buckets=_SECONDS)
 JOBS = Counter("shelfwatch_jobs_total", "jobs by outcome: done, failed, retried, skipped, reaped (a lost process's)",
                ["queue", "outcome"])
-MODEL_INFO = Gauge("shelfwatch_model_info", "1 for the version serving each mode", ["mode", "version"],
-                   multiprocess_mode="livemax")
+MODEL_INFO = Gauge("shelfwatch_model_info", "1 for the version serving each mode and the execution provider running it",
+                   ["mode", "version", "provider"], multiprocess_mode="livemax")
 TASK_RUNS = Counter("shelfwatch_task_runs_total", "task runs by outcome", ["task", "outcome"])
 TASK_SECONDS = Histogram("shelfwatch_task_seconds", "task run time", ["task"], buckets=_SECONDS)
 WEBHOOK_ATTEMPTS = Counter("shelfwatch_webhook_attempts_total", "webhook delivery attempts: delivered, retry, dead",
@@ -62,13 +62,13 @@ class ModelVersions:
     """``shelfwatch_model_info``: 1 for the version serving each mode, 0 for the one it replaced."""
 
     def __init__(self) -> None:
-        self.serving: dict[str, str] = {}
+        self.serving: dict[str, tuple[str, str]] = {}
 
-    def observe(self, mode: str, version: str) -> None:
+    def observe(self, mode: str, version: str, provider: str = "cpu") -> None:
         old = self.serving.get(mode)
-        if old == version:
+        if old == (version, provider):
             return
         if old is not None:
-            MODEL_INFO.labels(mode, old).set(0)
-        MODEL_INFO.labels(mode, version).set(1)
-        self.serving[mode] = version
+            MODEL_INFO.labels(mode, *old).set(0)
+        MODEL_INFO.labels(mode, version, provider).set(1)
+        self.serving[mode] = (version, provider)

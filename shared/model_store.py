@@ -24,10 +24,11 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
+import numpy as np
 from botocore.exceptions import ClientError
 
 from shared import registry, tuning
-from shared.detector import Detector
+from shared.detector import Detector, available_providers
 from shared.errors import DomainError
 from shared.settings import Settings
 from shared.storage import PhotoStore
@@ -46,7 +47,7 @@ class ModelStore:
         self.cache_dir = Path(settings.model_cache_dir)
         self._registry: dict | None = None
         self._read_at = -1e9
-        self._sessions: OrderedDict[tuple[str, int | None], Detector] = OrderedDict()
+        self._sessions: OrderedDict[tuple[str, int | None, str], Detector] = OrderedDict()
         self._forms: dict[tuple[str, int | None], str] = {}  # registered version → the form run here
         self._lock = threading.Lock()
 
@@ -80,15 +81,15 @@ class ModelStore:
         return self.registry().get("versions", {})
 
     # --- sessions -----------------------------------------------------------------------
-    def detector(self, version: str, input_size: int | None = None) -> Detector:
-        """A session for ``version`` (downloaded and checked on first use; LRU-cached)."""
-        key = (version, input_size)
+    def detector(self, version: str, input_size: int | None = None, provider: str = "cpu") -> Detector:
+        """A session for ``version`` on ``provider`` (downloaded and checked on first use; LRU-cached)."""
+        key = (version, input_size, provider)
         with self._lock:
             if key in self._sessions:
                 self._sessions.move_to_end(key)
                 return self._sessions[key]
         path = self._fetch(version)
-        det = Detector(path, threads=self.settings.ort_threads, input_size=input_size)
+        det = Detector(path, threads=self.settings.ort_threads, input_size=input_size, provider=provider)
         with self._lock:
             self._sessions[key] = det
             while len(self._sessions) > self.settings.model_cache_size:
@@ -98,20 +99,31 @@ class ModelStore:
     def for_mode(self, mode: str) -> Detector:
         """The detector serving ``mode``: the registry's version, or its faster twin on this CPU (MODEL_TUNE)."""
         version, size = self.serving(mode)
-        return self.detector(self.form(version, size), size)
+        form, provider = tuning.parse_form(self.form(version, size))
+        return self.detector(form, size, provider)
 
     def form(self, version: str, input_size: int | None = None) -> str:
-        """``version``, or its INT8/FP32 twin where that is measurably faster here (``shared.tuning``)."""
+        """``version``, or its INT8/FP32 twin, on the CPU provider or another this ONNX Runtime
+        offers, whichever is measurably faster here (``shared.tuning``; ``version+provider``)."""
         other = tuning.twin(version)
-        if not self.settings.model_tune or other is None or other not in self.versions():
+        versions = [version] + ([other] if other is not None and other in self.versions() else [])
+        providers = available_providers()
+        if not self.settings.model_tune or (len(versions) == 1 and providers == ["cpu"]):
             return version
         key = (version, input_size)
         if key not in self._forms:
-            dets = {v: self.detector(v, input_size) for v in (version, other)}
-            calls = {v: (lambda d=d: d.predict(tuning.blank_input(d.size, d.stride is not None)))
-                     for v, d in dets.items()}
+            dets = {tuning.form_name(v, p): self.detector(v, input_size, p) for v in versions for p in providers}
+            calls = {name: (lambda d=d: d.predict(tuning.blank_input(d.size, d.stride is not None)))
+                     for name, d in dets.items()}
+            photos = [p.read_bytes() for p in sorted(Path(self.settings.tune_photos_dir).glob("*.jpg"))[:4]]
+
+            def agreement(ref: Detector, d: Detector) -> float:  # no check photos: no other provider is trusted
+                return min((tuning.box_f1(_boxes(ref.detect(p)), _boxes(d.detect(p))) for p in photos), default=0.0)
+
+            checks = {tuning.form_name(v, p): (lambda v=v, p=p: agreement(dets[v], dets[tuning.form_name(v, p)]))
+                      for v in versions for p in providers if p != "cpu"}
             self._forms[key] = tuning.choose(self.cache_dir / "tuning.json", version, dets[version].size,
-                                             self.settings.ort_threads, calls)
+                                             self.settings.ort_threads, calls, checks)
         return self._forms[key]
 
     def canary(self, mode: str) -> tuple[Detector, float] | None:
@@ -174,6 +186,10 @@ class ModelStore:
             self.write_registry(registry.load(models_dir))
             sent.append("registry.json")
         return sent
+
+
+def _boxes(found: list) -> np.ndarray:
+    return np.array([d.box for d in found], np.float32).reshape(-1, 4)
 
 
 def _sha256(data: bytes) -> str:

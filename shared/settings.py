@@ -83,6 +83,9 @@ class Settings(BaseSettings):
                                   description="where a worker keeps the model files it downloaded")
     model_tune: bool = Field(True, description="a worker measures a model's INT8 and FP32 forms on its CPU and "
                              "runs the faster (once per CPU type, kept in MODEL_CACHE_DIR/tuning.json)")
+    tune_photos_dir: Path = Field(Path("samples"), description="shelf photos (the project's own synthetic samples) "
+                                  "on which another execution provider's detections must agree with the CPU "
+                                  "provider's before MODEL_TUNE may choose it")
     model_cache_size: int = Field(3, ge=1, description="model sessions a worker process keeps (LRU)")
     model_registry_ttl_s: float = Field(30.0, ge=0, description="a worker re-reads the registry at most this "
                                         "often: a promotion serves new audits within this bound")

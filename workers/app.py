@@ -83,7 +83,7 @@ def create_worker_app(settings: Settings) -> Celery:
         rt = runtime.get()
         detectors = rt.detectors()
         for mode, det in detectors.items():
-            versions.observe(mode, det.version)
+            versions.observe(mode, det.version, det.provider)
         try:
             report = process_batch(rt.factory, rt.store, detectors, job_ids, settings.public_url, worker=alive(),
                                    canaries=rt.canaries())

@@ -74,12 +74,12 @@ def run_child(spec: dict, name: str, workdir: Path, log: Callable[[str], None], 
 def run_ort_openvino(cfg: EngineConfig, threads: int, x_path: Path, log: Callable[[str], None]) -> dict:
     """ONNX Runtime's OpenVINO EP from a separate venv (it cannot live beside onnxruntime).
 
-    That venv has numpy and onnxruntime-openvino, not this project: the child module
+    That venv has numpy, opencv-python-headless and onnxruntime-openvino, not this project: the child module
     (``devtools.bench.openvino``) is found through PYTHONPATH, set to the folder that holds
     the ``devtools`` package this process imported.
     """
     spec = {"threads": threads, "cores": cfg.cores.get(threads), "input": str(x_path), "runs": 20,
-            "models": {"fp32": str(cfg.fp32), "int8": str(cfg.int8)}}
+            "models": {"fp32": str(cfg.fp32), "int8": str(cfg.int8)}, "photos": [str(p) for p in cfg.photos[:4]]}
     spec_path = cfg.workdir / "children" / f"ort-openvino-t{threads}.spec.json"
     spec_path.write_text(json.dumps(spec))
     env = {**os.environ, "PYTHONPATH": str(Path(devtools.__path__[0]).parent)}

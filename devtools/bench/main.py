@@ -305,7 +305,9 @@ def engine_table(e: dict, meta: dict) -> list[str]:
                  f"OpenVINO/INT8 {_f(e['model_only_ratio_int8_vs_openvino'])}")
     for t, ep in (e.get("ort_openvino_ep") or {}).items():
         lines.append(f"  ORT OpenVINO EP ({t} thread): " + ", ".join(
-            f"{k} {_f(v.get('median'), 1)} ms" for k, v in ep.items() if isinstance(v, dict) and "median" in v))
+            f"{k} {_f(v.get('median'), 1)} ms (boxes agree with the CPU provider's at F1 "
+            f"{_f(v.get('agreement_f1'), 3)})"
+            for k, v in ep.items() if isinstance(v, dict) and "median" in v))
     lines.append("  mAP50 (synthetic val): " + ", ".join(f"{k} {_f(v, 3)}" for k, v in e["map50"].items()))
     if e.get("gflops_per_image"):
         lines.append(f"  model: {e['gflops_per_image']} GFLOPs/image; achieved GOPS model-only "

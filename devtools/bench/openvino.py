@@ -3,7 +3,8 @@
 ``onnxruntime-openvino`` ships its own ``onnxruntime`` package, which replaces the
 project's ``onnxruntime`` when both are installed. So it lives in a throw-away venv and
 the benchmark runs this file with that venv's python (``--ort-openvino-python``). Only
-numpy and onnxruntime are imported here, on purpose.
+numpy and onnxruntime are imported here, on purpose, and the project's ``shared.detector``
+(numpy, OpenCV and onnxruntime) for the detections' agreement with the CPU provider.
 
     PYTHONPATH=. /tmp/ortov/bin/python -m devtools.bench.openvino SPEC.json   # prints a JSON result
 
@@ -41,6 +42,24 @@ def time_session(path: str, x: np.ndarray, threads: int, provider: tuple[str, di
             "n": runs, "providers": sess.get_providers()}
 
 
+def agreement(path: str, photos: list[str], threads: int) -> float:
+    """The worst photo's box F1 between the EP's detections and the CPU provider's, through
+    ShelfWatch's own ``Detector`` (what ``MODEL_TUNE`` checks before it trusts a provider)."""
+    from pathlib import Path
+
+    from shared.detector import Detector
+    from shared.tuning import box_f1
+
+    cpu = Detector(Path(path), threads=threads, verify=False)
+    ov = Detector(Path(path), threads=threads, verify=False, provider="openvino")
+    scores = []
+    for photo in photos:
+        data = Path(photo).read_bytes()
+        a, b = (np.array([d.box for d in det.detect(data)], np.float32).reshape(-1, 4) for det in (cpu, ov))
+        scores.append(box_f1(a, b))
+    return round(min(scores), 3)
+
+
 def main(spec_path: str) -> int:
     with open(spec_path) as f:
         spec = json.load(f)
@@ -55,6 +74,8 @@ def main(spec_path: str) -> int:
     for label, path in spec["models"].items():
         try:
             out[label] = time_session(path, x, spec["threads"], ep, spec.get("runs", 20))
+            if spec.get("photos"):
+                out[label]["agreement_f1"] = agreement(path, spec["photos"], spec["threads"])
         except Exception as exc:  # noqa: BLE001 - reported, the benchmark goes on
             out[label] = {"error": f"{type(exc).__name__}: {exc}"[:300]}
     print(json.dumps(out))

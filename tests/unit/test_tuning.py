@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 
+import numpy as np
 import pytest
 
 from shared import tuning
@@ -54,3 +55,46 @@ def test_measure_takes_turns_and_medians():
 @pytest.mark.parametrize(("size", "rect", "shape"), [(640, True, (1, 3, 480, 640)), (512, False, (1, 3, 512, 512))])
 def test_the_blank_input_is_a_letterboxed_photo(size, rect, shape):
     assert tuning.blank_input(size, rect).shape == shape
+
+
+def test_form_names_carry_the_provider():
+    assert tuning.form_name("m-int8") == "m-int8"
+    assert tuning.form_name("m-int8", "openvino") == "m-int8+openvino"
+    assert tuning.parse_form("m-int8+openvino") == ("m-int8", "openvino")
+    assert tuning.parse_form("m-fp32") == ("m-fp32", "cpu")
+
+
+def test_box_f1_matches_one_to_one():
+    a = np.array([[0, 0, 10, 10], [20, 0, 30, 10]], np.float32)
+    assert tuning.box_f1(a, a) == 1.0
+    assert tuning.box_f1(a, a[:1]) == pytest.approx(2 / 3)
+    # two boxes on the same product are one match, not two
+    assert tuning.box_f1(a[:1], np.vstack([a[:1], a[:1] + 1])) == pytest.approx(2 / 3)
+    assert tuning.box_f1(a, a + 100) == 0.0
+    assert tuning.box_f1(a[:0], a[:0]) == 1.0
+
+
+def test_a_faster_form_that_finds_other_boxes_is_refused(tmp_path):
+    """Another provider's run of an INT8 graph can find other boxes (OpenVINO: F1 0.67 here)."""
+    cache = tmp_path / "tuning.json"
+    runs = {"m-int8": _slow(12), "m-int8+openvino": _slow(3), "m-fp32+openvino": _slow(6)}
+    agree = {"m-int8+openvino": lambda: 0.67, "m-fp32+openvino": lambda: 1.0}
+    assert tuning.choose(cache, "m-int8", 640, 1, runs, agree) == "m-fp32+openvino"
+    entry = next(iter(json.loads(cache.read_text()).values()))
+    assert entry["rejected"] == ["m-int8+openvino"]
+    assert "m-int8+openvino" not in entry["ms"]  # not even timed
+    assert entry["agreement"] == {"m-int8+openvino": 0.67, "m-fp32+openvino": 1.0}
+
+
+def test_providers_this_onnxruntime_lacks_are_refused_clearly():
+    from shared.detector import available_providers, session_providers
+
+    assert available_providers()[0] == "cpu"
+    assert session_providers("cpu", 1) == ["CPUExecutionProvider"]
+    with pytest.raises(ValueError, match="'tpu' is not in this ONNX Runtime"):
+        session_providers("tpu", 1)
+    if "openvino" in available_providers():  # an image built on onnxruntime-openvino
+        assert session_providers("openvino", 2)[0][0] == "OpenVINOExecutionProvider"
+    else:  # the project's own venv: onnxruntime without it
+        with pytest.raises(ValueError, match="not in this ONNX Runtime"):
+            session_providers("openvino", 1)
