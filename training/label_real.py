@@ -1,0 +1,193 @@
+"""Product boxes on real shelf photos, made by correcting the model's proposals.
+
+    python -m training.label_real propose NAME [NAME ...] [--conf 0.1]   # proposals + sheets to review
+    python -m training.label_real apply NAME [NAME ...]                  # proposals + corrections → labels
+    python -m training.label_real agree NAME --second DIR                # two passes' agreement (box F1)
+
+The real photos (``REAL_DATA_DIR``, the sku110k-shelf folder: ``images/``, ``train.txt``,
+``val.txt``) stay outside the repository, and so does everything cut from them (the review
+sheets, under ``--work``, default ``build/label-real``). What the project keeps is its own
+work: the corrections (``training/labels_real/NAME.json``: proposals rejected by number,
+boxes added in photo pixels) and the labels they make (``training/labels_real/NAME.txt``,
+YOLO ``class cx cy w h``, class 0 = product). The rule for what one product is:
+``docs/labelling.md``.
+
+``propose`` runs the served ``accurate`` model at a low threshold (``--conf``, default
+0.1: the reviewer rejects, which is quicker than drawing) and writes, per photo, the
+proposals (JSON) and a review sheet: every proposal cut out with a margin of context, its
+box drawn, its number and confidence printed, in reading order (rows from the top, left to
+right), plus an overview of the whole photo with the numbers. ``apply`` keeps every
+proposal not rejected, adds the added boxes and writes the label file. ``agree`` compares
+this pass's labels with a second, independent pass's (another ``--labels`` folder) by a
+one-to-one match at IoU 0.5: the agreement figure of the labelling rule.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+LABELS = ROOT / "training" / "labels_real"
+
+
+def _real_dir() -> Path:
+    return Path(os.environ.get("REAL_DATA_DIR", "/work/shared/data/sku110k-shelf"))
+
+
+def split_of(name: str, real: Path) -> str:
+    """``train`` or ``val`` as the folder's lists say (labels never cross the split)."""
+    for split in ("train", "val"):
+        listing = real / f"{split}.txt"
+        if listing.exists() and any(Path(line.strip()).stem == name for line in listing.read_text().splitlines()):
+            return split
+    raise SystemExit(f"{name} is in neither train.txt nor val.txt of {real}")
+
+
+def reading_order(boxes: np.ndarray) -> list[int]:
+    """Indices of ``boxes`` by shelf row from the top, then left to right (``shared.analytics.rows``)."""
+    from shared.analytics import rows
+
+    row_of = rows(boxes)
+    return sorted(range(len(boxes)), key=lambda i: (row_of[i], float(boxes[i, 0])))
+
+
+def sheet(image: np.ndarray, boxes: np.ndarray, conf: np.ndarray, tile: int = 96, cols: int = 14) -> np.ndarray:
+    """Every box cut out with half its size of context around it, box drawn, number and confidence printed."""
+    tiles = []
+    h, w = image.shape[:2]
+    for k, (b, c) in enumerate(zip(boxes, conf, strict=True)):
+        x1, y1, x2, y2 = b
+        mx, my = 0.5 * (x2 - x1), 0.5 * (y2 - y1)
+        cx1, cy1 = int(max(0, x1 - mx)), int(max(0, y1 - my))
+        cx2, cy2 = int(min(w, x2 + mx)), int(min(h, y2 + my))
+        crop = image[cy1:cy2, cx1:cx2].copy()
+        cv2.rectangle(crop, (int(x1 - cx1), int(y1 - cy1)), (int(x2 - cx1), int(y2 - cy1)), (0, 255, 0), 2)
+        s = tile / max(crop.shape[:2])
+        crop = cv2.resize(crop, (max(1, int(crop.shape[1] * s)), max(1, int(crop.shape[0] * s))))
+        cell = np.full((tile + 16, tile, 3), 255, np.uint8)
+        cell[: crop.shape[0], : crop.shape[1]] = crop
+        cv2.putText(cell, f"{k} {c:.2f}", (2, tile + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 200), 1)
+        tiles.append(cell)
+    while len(tiles) % cols:
+        tiles.append(np.full_like(tiles[0], 255))
+    rows_ = [np.hstack(tiles[i:i + cols]) for i in range(0, len(tiles), cols)]
+    return np.vstack(rows_)
+
+
+def overview(image: np.ndarray, boxes: np.ndarray, long_side: int = 1400) -> np.ndarray:
+    """The photo with every numbered box, for what the sheet cannot show: products no box covers."""
+    s = long_side / max(image.shape[:2])
+    out = cv2.resize(image, (int(image.shape[1] * s), int(image.shape[0] * s)))
+    for k, b in enumerate(boxes * s):
+        cv2.rectangle(out, (int(b[0]), int(b[1])), (int(b[2]), int(b[3])), (0, 255, 0), 1)
+        cv2.putText(out, str(k), (int(b[0]) + 1, int(b[1]) + 10), cv2.FONT_HERSHEY_SIMPLEX, 0.33, (0, 0, 255), 1)
+    return out
+
+
+def propose(names: list[str], conf: float, work: Path) -> None:
+    from shared.detector import Detector
+    from shared.registry import load
+
+    real = _real_dir()
+    model = ROOT / "models" / load(ROOT / "models")["modes"]["accurate"]["model"]
+    det = Detector(model, threads=1, conf_threshold=conf)
+    work.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        split_of(name, real)
+        path = real / "images" / f"{name}.jpg"
+        found = det.detect(path.read_bytes())
+        boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
+        confs = np.array([d.confidence for d in found], np.float32)
+        order = reading_order(boxes) if len(boxes) else []
+        boxes, confs = boxes[order], confs[order]
+        image = cv2.imread(str(path))
+        if image is None:
+            raise SystemExit(f"{path} cannot be read")
+        (work / f"{name}.proposals.json").write_text(json.dumps({
+            "photo": name, "model": det.version, "conf": conf, "width": image.shape[1], "height": image.shape[0],
+            "boxes": [[round(float(v), 1) for v in b] for b in boxes],
+            "confidence": [round(float(c), 3) for c in confs]}))
+        cv2.imwrite(str(work / f"{name}.sheet.png"), sheet(image, boxes, confs))
+        cv2.imwrite(str(work / f"{name}.overview.jpg"), overview(image, boxes))
+        print(f"{name}: {len(boxes)} proposals at conf >= {conf} → {work}/{name}.sheet.png, .overview.jpg")
+
+
+def apply(names: list[str], work: Path, labels: Path = LABELS) -> None:
+    for name in names:
+        prop = json.loads((work / f"{name}.proposals.json").read_text())
+        fix = json.loads((labels / f"{name}.json").read_text())
+        reject = set(fix.get("reject", []))
+        unknown = reject - set(range(len(prop["boxes"])))
+        if unknown:
+            raise SystemExit(f"{name}: rejected numbers not among the proposals: {sorted(unknown)}")
+        if fix.get("proposals") not in (None, {"model": prop["model"], "conf": prop["conf"], "n": len(prop["boxes"])}):
+            raise SystemExit(f"{name}: the corrections were made on other proposals ({fix['proposals']})")
+        kept = [b for k, b in enumerate(prop["boxes"]) if k not in reject] + [list(map(float, b)) for b in
+                                                                             fix.get("add", [])]
+        w, h = prop["width"], prop["height"]
+        lines = [f"0 {(b[0] + b[2]) / 2 / w:.6f} {(b[1] + b[3]) / 2 / h:.6f} {(b[2] - b[0]) / w:.6f} "
+                 f"{(b[3] - b[1]) / h:.6f}" for b in kept]
+        (labels / f"{name}.txt").write_text("\n".join(lines) + "\n")
+        print(f"{name}: {len(prop['boxes'])} proposals, {len(reject)} rejected, {len(fix.get('add', []))} added "
+              f"→ {len(kept)} products ({labels / (name + '.txt')})")
+
+
+def read_labels(path: Path, w: int, h: int) -> np.ndarray:
+    rows_ = [list(map(float, line.split()[1:])) for line in path.read_text().splitlines() if line.strip()]
+    a = np.array(rows_, np.float32).reshape(-1, 4)
+    return np.stack([(a[:, 0] - a[:, 2] / 2) * w, (a[:, 1] - a[:, 3] / 2) * h,
+                     (a[:, 0] + a[:, 2] / 2) * w, (a[:, 1] + a[:, 3] / 2) * h], 1)
+
+
+def agree(names: list[str], second: Path, labels: Path = LABELS,
+          sizes: dict[str, tuple[int, int]] | None = None) -> float:
+    """Mean box F1 between two passes' labels of the same photos (``sizes``: name → (w, h), else read)."""
+    from shared.imaging import read_header
+    from shared.tuning import box_f1
+
+    scores = []
+    for name in names:
+        if sizes and name in sizes:
+            w, h = sizes[name]
+        else:
+            header = read_header((_real_dir() / "images" / f"{name}.jpg").read_bytes())
+            w, h = header.width, header.height
+        f1 = box_f1(read_labels(labels / f"{name}.txt", w, h), read_labels(second / f"{name}.txt", w, h))
+        scores.append(f1)
+        print(f"{name}: box F1 between the two passes {f1:.3f}")
+    mean = float(np.mean(scores))
+    print(f"agreement over {len(names)} photos: mean box F1 {mean:.3f}")
+    return mean
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.label_real", description=(__doc__ or "").splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("propose")
+    p.add_argument("names", nargs="+")
+    p.add_argument("--conf", type=float, default=0.1)
+    p.add_argument("--work", type=Path, default=ROOT / "build" / "label-real")
+    a = sub.add_parser("apply")
+    a.add_argument("names", nargs="+")
+    a.add_argument("--work", type=Path, default=ROOT / "build" / "label-real")
+    g = sub.add_parser("agree")
+    g.add_argument("names", nargs="+")
+    g.add_argument("--second", type=Path, required=True)
+    args = ap.parse_args(argv)
+    if args.cmd == "propose":
+        propose(args.names, args.conf, args.work)
+    elif args.cmd == "apply":
+        apply(args.names, args.work)
+    else:
+        agree(args.names, args.second)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
