@@ -12,7 +12,9 @@ boxes added in photo pixels) and the labels they make (``training/labels_real/NA
 YOLO ``class cx cy w h``, class 0 = product). The rule for what one product is:
 ``docs/labelling.md``.
 
-``propose`` runs the served ``accurate`` model at a low threshold (``--conf``, default
+Corrections: ``reject`` (numbers), ``reject_regions`` (boxes in photo pixels holding no
+product: every proposal centred in one goes, unless its number is in ``keep``) and
+``add`` (boxes in photo pixels). ``propose`` runs the served ``accurate`` model at a low threshold (``--conf``, default
 0.1: the reviewer rejects, which is quicker than drawing) and writes, per photo, the
 proposals (JSON) and a review sheet: every proposal cut out with a margin of context, its
 box drawn, its number and confidence printed, in reading order (rows from the top, left to
@@ -57,11 +59,13 @@ def reading_order(boxes: np.ndarray) -> list[int]:
     return sorted(range(len(boxes)), key=lambda i: (row_of[i], float(boxes[i, 0])))
 
 
-def sheet(image: np.ndarray, boxes: np.ndarray, conf: np.ndarray, tile: int = 96, cols: int = 14) -> np.ndarray:
-    """Every box cut out with half its size of context around it, box drawn, number and confidence printed."""
+def sheet(image: np.ndarray, boxes: np.ndarray, conf: np.ndarray, tile: int = 150, cols: int = 8,
+          first: int = 0) -> np.ndarray:
+    """Each box cut out with half its size of context around it, box drawn, number and confidence printed
+    (numbered from ``first``)."""
     tiles = []
     h, w = image.shape[:2]
-    for k, (b, c) in enumerate(zip(boxes, conf, strict=True)):
+    for k, (b, c) in enumerate(zip(boxes, conf, strict=True), start=first):
         x1, y1, x2, y2 = b
         mx, my = 0.5 * (x2 - x1), 0.5 * (y2 - y1)
         cx1, cy1 = int(max(0, x1 - mx)), int(max(0, y1 - my))
@@ -70,9 +74,9 @@ def sheet(image: np.ndarray, boxes: np.ndarray, conf: np.ndarray, tile: int = 96
         cv2.rectangle(crop, (int(x1 - cx1), int(y1 - cy1)), (int(x2 - cx1), int(y2 - cy1)), (0, 255, 0), 2)
         s = tile / max(crop.shape[:2])
         crop = cv2.resize(crop, (max(1, int(crop.shape[1] * s)), max(1, int(crop.shape[0] * s))))
-        cell = np.full((tile + 16, tile, 3), 255, np.uint8)
+        cell = np.full((tile + 20, tile, 3), 255, np.uint8)
         cell[: crop.shape[0], : crop.shape[1]] = crop
-        cv2.putText(cell, f"{k} {c:.2f}", (2, tile + 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 200), 1)
+        cv2.putText(cell, f"{k} {c:.2f}", (2, tile + 15), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 200), 1)
         tiles.append(cell)
     while len(tiles) % cols:
         tiles.append(np.full_like(tiles[0], 255))
@@ -113,16 +117,25 @@ def propose(names: list[str], conf: float, work: Path) -> None:
             "photo": name, "model": det.version, "conf": conf, "width": image.shape[1], "height": image.shape[0],
             "boxes": [[round(float(v), 1) for v in b] for b in boxes],
             "confidence": [round(float(c), 3) for c in confs]}))
-        cv2.imwrite(str(work / f"{name}.sheet.png"), sheet(image, boxes, confs))
+        page = 48  # 8 x 6 tiles a page: each tile large enough to judge a partly hidden facing
+        for p, start in enumerate(range(0, len(boxes), page), start=1):
+            cv2.imwrite(str(work / f"{name}.sheet-{p:02d}.png"),
+                        sheet(image, boxes[start:start + page], confs[start:start + page], first=start))
         cv2.imwrite(str(work / f"{name}.overview.jpg"), overview(image, boxes))
-        print(f"{name}: {len(boxes)} proposals at conf >= {conf} → {work}/{name}.sheet.png, .overview.jpg")
+        print(f"{name}: {len(boxes)} proposals at conf >= {conf} → {work}/{name}.sheet-NN.png, .overview.jpg")
 
 
 def apply(names: list[str], work: Path, labels: Path = LABELS) -> None:
     for name in names:
         prop = json.loads((work / f"{name}.proposals.json").read_text())
         fix = json.loads((labels / f"{name}.json").read_text())
-        reject = set(fix.get("reject", []))
+        # a region of the photo that holds no product (the floor, a wall): every proposal centred in it goes
+        regions = [tuple(map(float, r)) for r in fix.get("reject_regions", [])]
+        reject = set(fix.get("reject", [])) | {
+            k for k, b in enumerate(prop["boxes"])
+            if any(r[0] <= (b[0] + b[2]) / 2 <= r[2] and r[1] <= (b[1] + b[3]) / 2 <= r[3] for r in regions)}
+        keep = set(fix.get("keep", []))  # kept whatever region it is centred in
+        reject -= keep
         unknown = reject - set(range(len(prop["boxes"])))
         if unknown:
             raise SystemExit(f"{name}: rejected numbers not among the proposals: {sorted(unknown)}")

@@ -47,3 +47,15 @@ def test_two_passes_agree_by_box_f1(tmp_path):
     (first / "p1.txt").write_text("0 0.05 0.25 0.1 0.5\n0 0.15 0.25 0.1 0.5\n")
     (second / "p1.txt").write_text("0 0.05 0.25 0.1 0.5\n")  # the second pass saw one product, not two
     assert label_real.agree(["p1"], second, first, sizes={"p1": (200, 100)}) == pytest.approx(2 / 3)
+
+
+def test_a_region_without_products_rejects_what_is_centred_in_it(tmp_path):
+    work, labels = tmp_path / "work", tmp_path / "labels"
+    _proposals(work)
+    labels.mkdir()
+    # the floor: the lower-right proposal (centre 175, 80) and, by its centre (30, 25), proposal 1 too
+    (labels / "p1.json").write_text(json.dumps({"reject_regions": [[100, 55, 200, 100], [25, 0, 35, 50]],
+                                                "keep": [1]}))
+    label_real.apply(["p1"], work, labels)
+    boxes = label_real.read_labels(labels / "p1.txt", 200, 100)
+    np.testing.assert_allclose(boxes, [[0, 0, 20, 50], [20, 0, 40, 50], [40, 0, 60, 50]], atol=1e-3)
