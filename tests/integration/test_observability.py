@@ -52,7 +52,7 @@ def test_a_job_is_counted_once_across_every_process(gateway, worker, api_key):
     assert delta(work, before_worker, "shelfwatch_batch_stage_seconds_count", queue="audits", stage="detect") >= 1
     assert delta(work, before_worker, "shelfwatch_photo_seconds_count", queue="audits", stage="decode") == 3
     assert delta(work, before_worker, "shelfwatch_photo_seconds_count", queue="audits", stage="infer") == 3
-    assert value(work, "shelfwatch_model_info", mode="accurate", version="shelfwatch-v1-int8") == 1
+    assert value(work, "shelfwatch_model_info", mode="accurate", version="shelfwatch-v1-int8", provider="cpu") == 1
     assert value(api, "shelfwatch_workers_consuming", queue="audits") >= 1
 
 
