@@ -29,18 +29,53 @@ import statistics
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def main(argv: list[str] | None = None) -> int:
-    import shared.batches as batches
+@contextmanager
+def scratch_jobs(n: int, tenant: str = "bench") -> Iterator[tuple[sessionmaker[Session], list[uuid.UUID]]]:
+    """A throw-away database (migrated, on the machine's Postgres or an embedded one) holding a
+    tenant, one audit and ``n`` jobs; yields its session factory and the jobs' ids, then drops it."""
     from devtools import stack as devstack
     from shared.db import make_engine, make_sessionmaker, migrate, transaction
-    from shared.detector import Detector
     from shared.keys import create_key
     from shared.models import Audit, Job
+
+    state = Path(tempfile.mkdtemp(prefix="bench-db-"))
+    server = devstack.ensure_postgres_server(state, [])
+    name = f"shelfwatch_{uuid.uuid4().hex[:10]}"
+    url = devstack.create_database(server, name)
+    engine = make_engine(url, pool_size=1)
+    try:
+        migrate(url)
+        factory = make_sessionmaker(engine)
+        with transaction(factory) as session:
+            create_key(session, tenant)
+            audit = Audit(tenant_id=tenant, store_id="s", request_hash="0" * 64)
+            session.add(audit)
+            session.flush()
+            jobs = [Job(tenant_id=tenant, audit_id=audit.id, position=i, photo_key="k", photo_sha256="0" * 64,
+                        photo_bytes=1) for i in range(n)]
+            session.add_all(jobs)
+            session.flush()
+            ids = [job.id for job in jobs]
+        yield factory, ids
+    finally:
+        engine.dispose()
+        devstack.drop_database(server, name)
+        devstack.down(state)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import shared.batches as batches
+    from shared.db import transaction
+    from shared.detector import Detector
     from shared.registry import load
 
     ap = argparse.ArgumentParser(prog="python -m devtools.bench.worker_path",
@@ -55,27 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     if not photos:
         raise SystemExit(f"no .jpg photos in {args.photos}")
     det = Detector(ROOT / "models" / load(ROOT / "models")["modes"]["accurate"]["model"], threads=1)
-    state = Path(tempfile.mkdtemp(prefix="worker-path-"))
-    started: list[str] = []
-    server = devstack.ensure_postgres_server(state, started)
-    name = f"shelfwatch_{uuid.uuid4().hex[:10]}"
-    url = devstack.create_database(server, name)
-    engine = make_engine(url, pool_size=1)
-    try:
-        migrate(url)
-        factory = make_sessionmaker(engine)
-        with transaction(factory) as session:
-            create_key(session, "bench")
-            audit = Audit(tenant_id="bench", store_id="s", request_hash="0" * 64)
-            session.add(audit)
-            session.flush()
-            jobs = []
-            for i in range(len(photos)):
-                job = Job(tenant_id="bench", audit_id=audit.id, position=i, photo_key="k", photo_sha256="0" * 64,
-                          photo_bytes=1)
-                session.add(job)
-                session.flush()
-                jobs.append(job.id)
+    with scratch_jobs(len(photos)) as (factory, jobs):
         cpu, wall = [], []
         for r in range(args.rounds):
             for job_id, photo in zip(jobs, photos, strict=True):
@@ -89,10 +104,6 @@ def main(argv: list[str] | None = None) -> int:
                     batches.insert_result(session, job_id, "bench", f"v-{r}", found, "b", 1, {}, analysis)
                 cpu.append((time.process_time() - c0) * 1e3)
                 wall.append((time.perf_counter() - w0) * 1e3)
-    finally:
-        engine.dispose()
-        devstack.drop_database(server, name)
-        devstack.down(state)
     line = (f"{batches.__file__}: {len(photos)} photos x {args.rounds} rounds, per photo median "
             f"CPU {statistics.median(cpu):.1f} ms, wall {statistics.median(wall):.1f} ms")
     print(line)

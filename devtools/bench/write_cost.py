@@ -15,20 +15,16 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import tempfile
 import time
-import uuid
-from pathlib import Path
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from devtools import stack as devstack
+from devtools.bench.worker_path import scratch_jobs
 from shared.batches import copy_detections
-from shared.db import make_engine, make_sessionmaker, migrate, transaction
+from shared.db import transaction
 from shared.detector import Detection as Found
-from shared.keys import create_key
-from shared.models import Audit, Detection, Job, Result
+from shared.models import Detection, Result
 
 
 def _found(n: int) -> list[Found]:
@@ -51,25 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--detections", type=int, default=150)
     ap.add_argument("--rounds", type=int, default=40)
     args = ap.parse_args(argv)
-    state = Path(tempfile.mkdtemp(prefix="write-cost-"))
-    started: list[str] = []
-    server = devstack.ensure_postgres_server(state, started)
-    name = f"shelfwatch_{uuid.uuid4().hex[:10]}"
-    url = devstack.create_database(server, name)
-    engine = make_engine(url, pool_size=1)
-    try:
-        migrate(url)
-        factory = make_sessionmaker(engine)
-        with transaction(factory) as session:
-            create_key(session, "bench")
-            audit = Audit(tenant_id="bench", store_id="s", request_hash="0" * 64)
-            session.add(audit)
-            session.flush()
-            job = Job(tenant_id="bench", audit_id=audit.id, position=0, photo_key="k", photo_sha256="0" * 64,
-                      photo_bytes=1)
-            session.add(job)
-            session.flush()
-            job_id = job.id
+    with scratch_jobs(1) as (factory, (job_id,)):
         found = _found(args.detections)
         ways = {"INSERT": _insert_rows, "COPY": copy_detections}
         times: dict[str, list[float]] = {k: [] for k in ways}
@@ -97,10 +75,6 @@ def main(argv: list[str] | None = None) -> int:
         for way, ms in med.items():
             print(f"  {way:6}: median {ms:.2f} ms per result (min {min(times[way]):.2f}, max {max(times[way]):.2f})")
         print(f"COPY / INSERT: {med['INSERT'] / med['COPY']:.2f}x faster per photo's write")
-    finally:
-        engine.dispose()
-        devstack.drop_database(server, name)
-        devstack.down(state)
     return 0
 
 
