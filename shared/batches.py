@@ -27,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from shared import analytics
 from shared.audits import refresh_audit_status
 from shared.detector import Detection as Found
-from shared.detector import Detector, counts_of
+from shared.detector import Detector, boxes_of, counts_of
 from shared.imaging import Decoded, PhotoError, decode, shrink
 from shared.logs import context
 from shared.models import Detection, Job, JobStatus, Result
@@ -250,7 +250,7 @@ def analyse_photo(photo: bytes | Decoded, found: list[Found]) -> dict | None:
     size: one decode per photo, not two. Never fails the job: the counts stand on their
     own, so an analytics bug costs the analytics (None, logged), not the photo's result.
     """
-    boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
+    boxes = boxes_of(found)
     confidences = np.array([d.confidence for d in found], np.float32)
     try:
         try:

@@ -128,6 +128,11 @@ def nested_in_higher(xywh: np.ndarray, threshold: float, keep_layers: bool = Fal
     return nested
 
 
+def boxes_of(detections: list[Detection]) -> np.ndarray:
+    """The detections' boxes as one (n, 4) float32 array: x1, y1, x2, y2."""
+    return np.array([d.box for d in detections], np.float32).reshape(-1, 4)
+
+
 def counts_of(detections: list[Detection]) -> dict[str, int]:
     return dict(sorted(Counter(d.class_name for d in detections).items()))
 

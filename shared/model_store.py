@@ -17,6 +17,7 @@ models).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import threading
@@ -24,11 +25,10 @@ import time
 from collections import OrderedDict
 from pathlib import Path
 
-import numpy as np
 from botocore.exceptions import ClientError
 
 from shared import registry, tuning
-from shared.detector import Detector, available_providers
+from shared.detector import Detector, available_providers, boxes_of
 from shared.errors import DomainError
 from shared.settings import Settings
 from shared.storage import PhotoStore
@@ -115,10 +115,14 @@ class ModelStore:
             dets = {tuning.form_name(v, p): self.detector(v, input_size, p) for v in versions for p in providers}
             calls = {name: (lambda d=d: d.predict(tuning.blank_input(d.size, d.stride is not None)))
                      for name, d in dets.items()}
-            photos = [p.read_bytes() for p in sorted(Path(self.settings.tune_photos_dir).glob("*.jpg"))[:4]]
+
+            @functools.cache
+            def photos() -> list[bytes]:  # read only when another provider is checked, once
+                return [p.read_bytes() for p in sorted(Path(self.settings.tune_photos_dir).glob("*.jpg"))[:4]]
 
             def agreement(ref: Detector, d: Detector) -> float:  # no check photos: no other provider is trusted
-                return min((tuning.box_f1(_boxes(ref.detect(p)), _boxes(d.detect(p))) for p in photos), default=0.0)
+                return min((tuning.box_f1(boxes_of(ref.detect(p)), boxes_of(d.detect(p))) for p in photos()),
+                           default=0.0)
 
             checks = {tuning.form_name(v, p): (lambda v=v, p=p: agreement(dets[v], dets[tuning.form_name(v, p)]))
                       for v in versions for p in providers if p != "cpu"}
@@ -186,10 +190,6 @@ class ModelStore:
             self.write_registry(registry.load(models_dir))
             sent.append("registry.json")
         return sent
-
-
-def _boxes(found: list) -> np.ndarray:
-    return np.array([d.box for d in found], np.float32).reshape(-1, 4)
 
 
 def _sha256(data: bytes) -> str:
