@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     rescan_batch_size: int = Field(16, ge=1, description="BATCH_SIZE of the re-scan queue: bulk work, "
                                    "throughput over latency")
     rescan_batch_wait_ms: int = Field(200, ge=1, description="BATCH_WAIT_MS of the re-scan queue")
+    batch_pacing: bool = Field(True, description="hand a batch over only to a free worker process, so a busy "
+                               "worker takes full batches (off: celery-batches' timer alone)")
     ort_threads: int = Field(1, ge=1, description="ONNX Runtime intra-op threads per worker process")
     worker_concurrency: int = Field(2, ge=1, description="worker processes per `shelfwatch worker`")
     visibility_timeout_s: int = Field(3600, description="Redis redelivers a job unacknowledged this long")

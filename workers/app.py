@@ -42,6 +42,7 @@ from shared.metrics import BATCH_SIZE, JOBS, ModelVersions, scrape_registry
 from shared.model_store import ModelStore
 from shared.settings import Settings
 from shared.storage import PhotoStore
+from workers.pacing import PacedBatches
 from workers.runtime import RuntimeHolder
 from workers.tasks import batch_metrics, log, retry_jobs, shelfwatch_task, webhook_metrics
 
@@ -75,9 +76,14 @@ def create_worker_app(settings: Settings) -> Celery:
         alive()
 
     # celery-batches collects messages in the parent until BATCH_SIZE arrived or
-    # BATCH_WAIT_MS passed, then hands the whole list to one child process.
-    @shelfwatch_task(app, INFER_TASK, queue="audits", base=Batches, bind=True,
-                     flush_every=settings.batch_size, flush_interval=settings.batch_wait_ms / 1000.0)
+    # BATCH_WAIT_MS passed, then hands the whole list to one child process; paced
+    # (workers/pacing.py): only to a free process, so a busy worker takes full batches.
+    batches = PacedBatches if settings.batch_pacing else Batches
+    pacing = {"forget_after_s": settings.task_time_limit_s + 60} if settings.batch_pacing else {}
+
+    @shelfwatch_task(app, INFER_TASK, queue="audits", base=batches, bind=True,
+                     flush_every=settings.batch_size, flush_interval=settings.batch_wait_ms / 1000.0,
+                     **pacing)
     def infer(self: Batches, requests: list[SimpleRequest]) -> None:
         job_ids = [r.args[0] for r in requests if r.args]
         rt = runtime.get()
@@ -123,8 +129,9 @@ def create_worker_app(settings: Settings) -> Celery:
         return len(ids)
 
     # Re-scans: their own queue and pool, so bulk work never takes an audit's worker.
-    @shelfwatch_task(app, RESCAN_TASK, queue="rescans", base=Batches, bind=True,
-                     flush_every=settings.rescan_batch_size, flush_interval=settings.rescan_batch_wait_ms / 1000.0)
+    @shelfwatch_task(app, RESCAN_TASK, queue="rescans", base=batches, bind=True,
+                     flush_every=settings.rescan_batch_size, flush_interval=settings.rescan_batch_wait_ms / 1000.0,
+                     **pacing)
     def rescan(self: Batches, requests: list[SimpleRequest]) -> None:
         items = [tuple(r.args) for r in requests if len(r.args) == 3]
         rt = runtime.get()

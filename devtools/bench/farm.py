@@ -16,6 +16,7 @@ import contextlib
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,7 @@ class FarmConfig:
     batch_wait_ms: int = 25  # the product default (shared/settings.py)
     sweep: list[tuple[int, int]] = field(default_factory=list)  # (BATCH_SIZE, BATCH_WAIT_MS)
     scaling: bool = False
+    pacing_rounds: int = 0  # saturated runs in turn with BATCH_PACING on and off, each this many times
     profile: bool = False
 
 
@@ -121,11 +123,12 @@ class Farm:
         return lt.FarmClient(api, key, store="bench")
 
     def start_worker(self, client: lt.FarmClient, concurrency: int, batch_size: int, wait_ms: int,
-                     ort_threads: int, cores: list[int]) -> None:
-        """Start a worker and wait until it finished one photo (its model is loaded then)."""
+                     ort_threads: int, cores: list[int], **settings: str) -> None:
+        """Start a worker and wait until it finished one photo (its model is loaded then);
+        ``settings``: more of its environment (``BATCH_PACING="false"``)."""
         self.stop_worker()
         env = {**self.env, "BATCH_SIZE": str(batch_size), "BATCH_WAIT_MS": str(wait_ms),
-               "ORT_THREADS": str(ort_threads), "WORKER_CONCURRENCY": str(concurrency)}
+               "ORT_THREADS": str(ort_threads), "WORKER_CONCURRENCY": str(concurrency), **settings}
         self.worker = procs.spawn(["worker", "--concurrency", str(concurrency), "--loglevel", "WARNING"],
                                   env, self.state / "worker.log", cores)
         photo = self.cfg.photos[0]
@@ -330,6 +333,8 @@ def measure(farm: Farm, client: lt.FarmClient, cfg: FarmConfig, log: Callable[[s
     if cfg.profile and farm.worker:
         out["worker_profile"] = profile_during(farm.worker.pid, "worker", WORKER_MARKERS, cfg,
                                                lambda: saturate(farm, client, cfg, cfg.saturate_n), log)
+    if cfg.pacing_rounds:
+        out["pacing"] = pacing_ab(farm, client, cfg, log)
     if cfg.sweep:
         out["batch_sweep"] = batch_sweep(farm, client, cfg, log)
     if cfg.scaling:
@@ -389,6 +394,29 @@ def batch_sweep(farm: Farm, client: lt.FarmClient, cfg: FarmConfig, log: Callabl
         log(f"  sweep BATCH_SIZE={size} BATCH_WAIT_MS={wait}: {s['photos_per_s']} photos/s, "
             f"mean batch {s['batch_size_mean']}, idle p50 {idle['observed_ms']['p50']} ms")
     return rows
+
+
+def pacing_ab(farm: Farm, client: lt.FarmClient, cfg: FarmConfig, log: Callable[[str], None]) -> dict:
+    """Saturated runs with ``BATCH_PACING`` on and off, in turn on the worker's core: photos/s,
+    mean batch, the worker's and Postgres' CPU per photo; the ratio of the medians (on ÷ off)."""
+    runs: dict[str, list[dict]] = {"on": [], "off": []}
+    for _ in range(cfg.pacing_rounds):
+        for mode in ("on", "off"):
+            farm.start_worker(client, 1, cfg.batch_size, cfg.batch_wait_ms, 1, cfg.worker_cores,
+                              BATCH_PACING="true" if mode == "on" else "false")
+            s = saturate(farm, client, cfg, cfg.saturate_n)
+            runs[mode].append({"photos_per_s": s["photos_per_s"], "batch_size_mean": s["batch_size_mean"],
+                               "worker_cpu_ms_per_photo": s["cpu_ms_per_photo"].get("worker"),
+                               "postgres_cpu_ms_per_photo": s["cpu_ms_per_photo"].get("postgres"),
+                               "latency_ms": _pct(s["e2e_ms"])})
+            log(f"  pacing {mode}: {s['photos_per_s']} photos/s, mean batch {s['batch_size_mean']}, "
+                f"worker CPU {s['cpu_ms_per_photo'].get('worker')} ms/photo")
+    out: dict = {"runs": runs}
+    for key in ("photos_per_s", "batch_size_mean", "worker_cpu_ms_per_photo", "postgres_cpu_ms_per_photo"):
+        out[key] = {mode: statistics.median(r[key] for r in rs) for mode, rs in runs.items()}
+    off = out["photos_per_s"]["off"]
+    out["on_vs_off"] = round(out["photos_per_s"]["on"] / off, 2) if off else None
+    return out
 
 
 def scaling(farm: Farm, client: lt.FarmClient, cfg: FarmConfig, one_core_rate: float,

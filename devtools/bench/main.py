@@ -141,7 +141,8 @@ def farm_config(args, photos, worker_cores, other_cores):
     return FarmConfig(model=args.int8, workdir=args.workdir, photos=photos, worker_cores=worker_cores,
                       other_cores=other_cores, idle_n=8 if q else 20, saturate_n=24 if q else 64,
                       offered_n=16 if q else 40, gateway_per_client=2 if q else 4,
-                      sweep=[] if q else [(1, 10), (4, 50), (16, 200), (8, 20)], scaling=not q, profile=args.profile)
+                      sweep=[] if q else [(1, 10), (4, 50), (16, 200), (8, 20)], scaling=not q,
+                      pacing_rounds=0 if q else 2, profile=args.profile)
 
 
 # --- run ---------------------------------------------------------------------------------
