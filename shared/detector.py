@@ -141,23 +141,44 @@ def counts_of(detections: list[Detection]) -> dict[str, int]:
 # is there when the image installs ``onnxruntime-openvino`` in place of ``onnxruntime``
 # (the two packages cannot be installed side by side); it runs the graph at its own
 # precision (FP32 or the file's INT8), so its detections are the model's, not a cheaper twin's.
-PROVIDERS = {"cpu": "CPUExecutionProvider", "openvino": "OpenVINOExecutionProvider"}
+# "openvino-bf16" is the same provider told to compute in bfloat16 (OpenVINO's inference
+# precision hint), offered only on CPUs with native BF16 (AMX or AVX-512-BF16): it changes
+# the numerics, so like every other provider it serves only once its boxes agree with the
+# CPU provider's (``shared.tuning.AGREEMENT``).
+PROVIDERS = {"cpu": "CPUExecutionProvider", "openvino": "OpenVINOExecutionProvider",
+             "openvino-bf16": "OpenVINOExecutionProvider"}
+BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs that compute BF16 natively
 
 
-def available_providers() -> list[str]:
-    """The short names of ``PROVIDERS`` this ONNX Runtime build offers, ``cpu`` first."""
+def cpu_flags() -> set[str]:
+    """This CPU's instruction-set flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def available_providers(flags: set[str] | None = None) -> list[str]:
+    """The short names of ``PROVIDERS`` this ONNX Runtime build (and, for BF16, this CPU) offers, ``cpu`` first."""
     have = set(ort.get_available_providers())
-    return [name for name, ep in PROVIDERS.items() if ep in have]
+    bf16 = bool(set(BF16_FLAGS) & (cpu_flags() if flags is None else flags))
+    return [name for name, ep in PROVIDERS.items() if ep in have and (bf16 or not name.endswith("-bf16"))]
 
 
 def session_providers(provider: str, threads: int) -> list:
     """The ``providers`` argument of an InferenceSession for ``provider`` (the CPU provider as fallback)."""
     if provider not in available_providers():
-        raise ValueError(f"execution provider {provider!r} is not in this ONNX Runtime "
+        raise ValueError(f"execution provider {provider!r} is not in this ONNX Runtime or not for this CPU "
                          f"(available: {', '.join(available_providers())})")
-    if provider == "openvino":
-        return [(PROVIDERS[provider], {"device_type": "CPU", "precision": "FP32", "num_of_threads": str(threads)}),
-                PROVIDERS["cpu"]]
+    if provider.startswith("openvino"):
+        options = {"device_type": "CPU", "precision": "FP32", "num_of_threads": str(threads)}
+        if provider == "openvino-bf16":
+            options = {"device_type": "CPU", "num_of_threads": str(threads),
+                       "load_config": json.dumps({"CPU": {"INFERENCE_PRECISION_HINT": "bf16"}})}
+        return [(PROVIDERS[provider], options), PROVIDERS["cpu"]]
     return [PROVIDERS[provider]]
 
 

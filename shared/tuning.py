@@ -59,14 +59,15 @@ def parse_form(name: str) -> tuple[str, str]:
 
 def cpu_key() -> str:
     """The CPU as far as inference speed goes: its model name and the instruction sets that matter."""
-    name, flags = "unknown", set()
+    from shared.detector import cpu_flags
+
+    name = "unknown"
     with contextlib.suppress(OSError):
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name") and name == "unknown":
+            if line.startswith("model name"):
                 name = line.split(":", 1)[1].strip()
-            elif line.startswith("flags"):
-                flags = set(line.split(":", 1)[1].split())
                 break
+    flags = cpu_flags()
     return f"{name} [{' '.join(f for f in FLAGS if f in flags)}]"
 
 

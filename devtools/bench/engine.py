@@ -71,7 +71,8 @@ def run_child(spec: dict, name: str, workdir: Path, log: Callable[[str], None], 
     return json.loads(out_path.read_text())
 
 
-def run_ort_openvino(cfg: EngineConfig, threads: int, x_path: Path, log: Callable[[str], None]) -> dict:
+def run_ort_openvino(cfg: EngineConfig, threads: int, x_path: Path, log: Callable[[str], None],
+                     accuracy: bool = False) -> dict:
     """ONNX Runtime's OpenVINO EP from a separate venv (it cannot live beside onnxruntime).
 
     That venv has numpy, opencv-python-headless and onnxruntime-openvino, not this project: the child module
@@ -80,6 +81,8 @@ def run_ort_openvino(cfg: EngineConfig, threads: int, x_path: Path, log: Callabl
     """
     spec = {"threads": threads, "cores": cfg.cores.get(threads), "input": str(x_path), "runs": 20,
             "models": {"fp32": str(cfg.fp32), "int8": str(cfg.int8)}, "photos": [str(p) for p in cfg.photos[:4]]}
+    if accuracy:  # each form's mAP50, for the gate (once, at the first thread count)
+        spec |= {"map_images": [str(p) for p in cfg.map_images], "map_labels": str(cfg.map_labels)}
     spec_path = cfg.workdir / "children" / f"ort-openvino-t{threads}.spec.json"
     spec_path.write_text(json.dumps(spec))
     env = {**os.environ, "PYTHONPATH": str(Path(devtools.__path__[0]).parent)}
@@ -138,7 +141,8 @@ def run_engine(cfg: EngineConfig, log: Callable[[str], None] = print) -> dict:
             results.setdefault(label, {})[threads] = run_child(spec, name, cfg.workdir, log, cfg.timeout)
         if cfg.ort_openvino_python:
             x_path = save_input_tensor(cfg)
-            results.setdefault("ort_openvino_ep", {})[threads] = run_ort_openvino(cfg, threads, x_path, log)
+            results.setdefault("ort_openvino_ep", {})[threads] = run_ort_openvino(cfg, threads, x_path, log,
+                                                                                  accuracy=i == 0)
     return aggregate(results, cfg)
 
 
@@ -267,6 +271,10 @@ def accuracy_section(results: dict[str, dict[int, dict]]) -> dict:
     for r in results.get("openvino", {}).values():
         for variant, m in r.get("map", {}).items():
             maps[f"openvino_{variant}"] = m
+    for r in results.get("ort_openvino_ep", {}).values():  # each form of ORT with OpenVINO's EP
+        for key, form in r.items():
+            if isinstance(form, dict) and "map" in form:
+                maps[f"ort_ep_{key}"] = form["map"]
     map50 = {k: m["map50"] for k, m in maps.items()}
     if "openvino_fp32_model_f32" in map50:
         map50["openvino"] = map50["openvino_fp32_model_f32"]

@@ -305,10 +305,15 @@ def engine_table(e: dict, meta: dict) -> list[str]:
                  f"OpenVINO {_f(mo['openvino'], 1)} → INT8 {_f(e['model_only_ratio_int8_vs_fp32'])}× FP32, "
                  f"OpenVINO/INT8 {_f(e['model_only_ratio_int8_vs_openvino'])}")
     for t, ep in (e.get("ort_openvino_ep") or {}).items():
-        lines.append(f"  ORT OpenVINO EP ({t} thread): " + ", ".join(
-            f"{k} {_f(v.get('median'), 1)} ms (boxes agree with the CPU provider's at F1 "
-            f"{_f(v.get('agreement_f1'), 3)})"
+        lines.append(f"  ORT with OpenVINO's EP ({t} thread), each form in turn: " + ", ".join(
+            f"{k} {_f(v.get('median'), 1)} ms"
+            + (f" (boxes agree with the CPU provider's at F1 {_f(v['agreement_f1'], 3)})"
+               if "agreement_f1" in v else "")
+            + (f" mAP50 {_f(v['map']['map50'], 3)}" if "map" in v else "")
             for k, v in ep.items() if isinstance(v, dict) and "median" in v))
+        if ep.get("tune"):
+            lines.append(f"    MODEL_TUNE's choice there: {ep['tune']['choice']} (ms {ep['tune']['ms']}; "
+                         f"refused: {', '.join(ep['tune']['rejected']) or 'none'})")
     lines.append("  mAP50 (synthetic val): " + ", ".join(f"{k} {_f(v, 3)}" for k, v in e["map50"].items()))
     if e.get("gflops_per_image"):
         lines.append(f"  model: {e['gflops_per_image']} GFLOPs/image; achieved GOPS model-only "

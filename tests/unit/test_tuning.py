@@ -98,3 +98,27 @@ def test_providers_this_onnxruntime_lacks_are_refused_clearly():
     else:  # the project's own venv: onnxruntime without it
         with pytest.raises(ValueError, match="not in this ONNX Runtime"):
             session_providers("openvino", 1)
+
+
+def test_the_bf16_provider_is_offered_only_with_openvino_on_a_cpu_that_computes_bf16(monkeypatch):
+    from shared import detector
+
+    monkeypatch.setattr(detector.ort, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    assert detector.available_providers({"amx_bf16"}) == ["cpu"]  # onnxruntime without OpenVINO's EP
+    monkeypatch.setattr(detector.ort, "get_available_providers",
+                        lambda: ["OpenVINOExecutionProvider", "CPUExecutionProvider"])
+    assert detector.available_providers({"avx2", "avx512f"}) == ["cpu", "openvino"]  # no native BF16: not offered
+    assert detector.available_providers({"avx512_bf16"}) == ["cpu", "openvino", "openvino-bf16"]
+    assert detector.available_providers({"amx_bf16"}) == ["cpu", "openvino", "openvino-bf16"]
+    monkeypatch.setattr(detector, "cpu_flags", lambda: {"amx_tile", "amx_bf16"})
+    (ep, options), fallback = detector.session_providers("openvino-bf16", 2)
+    assert ep == "OpenVINOExecutionProvider"
+    assert fallback == "CPUExecutionProvider"
+    assert json.loads(options["load_config"]) == {"CPU": {"INFERENCE_PRECISION_HINT": "bf16"}}
+    assert options["num_of_threads"] == "2"
+    (_, plain), _ = detector.session_providers("openvino", 2)
+    assert plain["precision"] == "FP32"
+    assert "load_config" not in plain
+    monkeypatch.setattr(detector, "cpu_flags", lambda: {"avx2"})
+    with pytest.raises(ValueError, match="not for this CPU"):
+        detector.session_providers("openvino-bf16", 1)
