@@ -111,6 +111,14 @@ class Decoded:
 _REDUCED = {2: cv2.IMREAD_REDUCED_COLOR_2, 4: cv2.IMREAD_REDUCED_COLOR_4, 8: cv2.IMREAD_REDUCED_COLOR_8}
 
 
+def dct_factor(long_side: int, target_size: int | None) -> int:
+    """The scale (1, 2, 4 or 8) libjpeg may decode at, keeping the long side at least ``target_size``."""
+    factor = 1
+    while target_size and factor < 8 and long_side // (factor * 2) >= target_size:
+        factor *= 2
+    return factor
+
+
 def decode(data: bytes, target_size: int | None = None) -> Decoded:
     """Decode, honouring EXIF orientation; with ``target_size``, decode no larger than needed.
 
@@ -118,11 +126,7 @@ def decode(data: bytes, target_size: int | None = None) -> Decoded:
     at 1/2, 1/4 or 1/8 scale, which is several times faster than a full decode and resize.
     """
     header = read_header(data)
-    factor = 1
-    if target_size and header.content_type == JPEG:
-        long_side = max(header.width, header.height)
-        while factor < 8 and long_side // (factor * 2) >= target_size:
-            factor *= 2
+    factor = dct_factor(max(header.width, header.height), target_size) if header.content_type == JPEG else 1
     buf = np.frombuffer(data, np.uint8)
     img = cv2.imdecode(buf, _REDUCED[factor] if factor > 1 else cv2.IMREAD_COLOR)
     if img is None or img.size == 0:

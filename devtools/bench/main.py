@@ -39,6 +39,9 @@ TARGETS = [
     ("model-only INT8 ÷ FP32 speed", ("engine", "model_only_ratio_int8_vs_fp32"), 1.5, True),
     ("mAP50 loss INT8 vs FP32 (points)", ("engine", "map50_drop_int8_points"), 1.0, False),
     ("model-only OpenVINO best ms ÷ INT8 ms", ("engine", "model_only_ratio_int8_vs_openvino"), 1.0, True),
+    # the engine as MODEL_TUNE runs it where the image has OpenVINO's EP (--ort-openvino-python), worst thread count
+    ("model-only OpenVINO best ÷ tuned engine, in turn", ("engine", "model_only_ratio_engine_choice_vs_openvino"),
+     1.0, True),
     ("farm photos/s ÷ engine (same core)", ("farm", "efficiency"), 0.85, True),
     ("idle farm end-to-end p95 (ms)", ("farm", "latency_ms", "p95"), 300.0, False),
 ]

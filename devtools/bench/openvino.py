@@ -14,42 +14,70 @@ detections give the agreement with the CPU provider that ``MODEL_TUNE`` checks.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import statistics
 import sys
 import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+if TYPE_CHECKING:  # the child imports onnxruntime only once pinned to its cores
+    import onnxruntime as ort
 
-def time_sessions(paths: dict[str, tuple[str, str]], x: np.ndarray, threads: int, runs: int) -> dict:
-    """Median and p95 ms per call of each (model file, provider), model only, taking turns
-    call by call, so a busy minute on a shared machine falls on every form alike."""
+
+def ort_calls(paths: dict[str, tuple[str, str]], threads: int) -> dict[str, Callable[[np.ndarray], object]]:
+    """One model call per (model file, provider), each session built as a worker builds it."""
     import onnxruntime as ort
 
     from shared.detector import session_providers
 
-    sessions = {}
+    calls: dict[str, Callable[[np.ndarray], object]] = {}
     for key, (path, provider) in paths.items():
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
-        sessions[key] = ort.InferenceSession(path, opts, providers=session_providers(provider, threads))
-    times: dict[str, list[float]] = {key: [] for key in sessions}
+        sess = ort.InferenceSession(path, opts, providers=session_providers(provider, threads))
+        calls[key] = functools.partial(_run, sess)
+    return calls
+
+
+def _run(sess: ort.InferenceSession, x: np.ndarray) -> object:
+    return sess.run(None, {sess.get_inputs()[0].name: x})
+
+
+def openvino_runtime_calls(spec: dict) -> dict[str, Callable[[np.ndarray], object]]:
+    """OpenVINO's own runtime on the same files, set up as the engine bench sets it up
+    (``devtools.bench.children.openvino_variants``), where this venv has ``openvino`` too."""
+    try:
+        import openvino  # noqa: F401
+    except ImportError:
+        return {}
+    from devtools.bench.children import openvino_variants
+
+    return {f"openvino-runtime:{name}": call for name, call in openvino_variants(spec).items()}
+
+
+def time_calls_in_turn(calls: dict[str, Callable[[np.ndarray], object]], x: np.ndarray, runs: int) -> dict:
+    """Median and p95 ms per call of each, model only, taking turns call by call, so a busy
+    minute on a shared machine falls on every form alike."""
+    times: dict[str, list[float]] = {key: [] for key in calls}
     for _ in range(3):
-        for sess in sessions.values():
-            sess.run(None, {sess.get_inputs()[0].name: x})
+        for call in calls.values():
+            call(x)
     for _ in range(runs):
-        for key, sess in sessions.items():
+        for key, call in calls.items():
             t = time.perf_counter()
-            sess.run(None, {sess.get_inputs()[0].name: x})
+            call(x)
             times[key].append((time.perf_counter() - t) * 1e3)
     out = {}
     for key, ts in times.items():
         ts.sort()
         out[key] = {"median": round(statistics.median(ts), 2), "p95": round(ts[int(0.95 * (len(ts) - 1))], 2),
-                    "n": runs, "providers": sessions[key].get_providers()}
+                    "n": runs}
     return out
 
 
@@ -91,7 +119,8 @@ def main(spec_path: str) -> int:
     forms = {(label if provider == "openvino" else f"{label}+{provider}"): (path, provider)
              for provider in providers for label, path in spec["models"].items()}
     try:
-        out.update(time_sessions(forms, x, spec["threads"], spec.get("runs", 20)))
+        calls = {**ort_calls(forms, spec["threads"]), **openvino_runtime_calls(spec)}
+        out.update(time_calls_in_turn(calls, x, spec.get("runs", 20)))
     except Exception as exc:  # noqa: BLE001 - reported, the benchmark goes on
         out["error"] = f"{type(exc).__name__}: {exc}"[:300]
         return _print(out)
@@ -112,7 +141,25 @@ def main(spec_path: str) -> int:
                                            spec)
     agreed = {key: out[key]["agreement_f1"] for key in forms if "agreement_f1" in out[key]}
     out["tune"] = tune_choice(forms, spec, agreed)
+    native = {k: v["median"] for k, v in out.items() if k.startswith("openvino-runtime:")}
+    chosen = next((k for k in forms if tuning_name(k, forms, spec) == out["tune"]["choice"]), None)
+    if native and chosen:  # the issue's figure, all timed in the same turns: ≥ 1 means ours is faster
+        best = min(native, key=native.__getitem__)
+        out["openvino_runtime_best"] = {"form": best, "ms": native[best]}
+        out["engine_choice"] = {"form": chosen, "ms": out[chosen]["median"]}
+        out["ratio_openvino_best_vs_engine_choice"] = round(native[best] / out[chosen]["median"], 2)
     return _print(out)
+
+
+def tuning_name(key: str, forms: dict[str, tuple[str, str]], spec: dict) -> str:
+    """The name ``shared.tuning`` gives the form ``key`` (``version+provider``)."""
+    from pathlib import Path
+
+    from shared import tuning
+    from shared.detector import ModelCard
+
+    path, provider = forms[key]
+    return tuning.form_name(ModelCard.load(Path(path)).version, provider)
 
 
 def tune_choice(forms: dict[str, tuple[str, str]], spec: dict, agreed: dict[str, float]) -> dict:
