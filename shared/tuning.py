@@ -12,7 +12,9 @@ Where the ONNX Runtime build has another execution provider (``onnxruntime-openv
 ``shared.detector.PROVIDERS``), each form is also timed on it, named ``version+openvino``,
 once its detections on the check photos agree with the CPU provider's (box F1 of at least
 ``AGREEMENT``): measured on an AVX2 EPYC, OpenVINO's run of the FP32 file found the very
-same boxes, its run of the INT8 file 55 % more (F1 0.67), so it is refused. A result is always
+same boxes, its run of the INT8 file 55 % more (F1 0.67), so it is refused. On a CPU with
+native BF16 (AMX, AVX-512-BF16) the same provider computing in bfloat16 (``openvino-bf16``)
+is a candidate too, under the same check. A result is always
 recorded under the version that produced it (``shelfwatch-v11-fp32`` when the twin ran),
 so re-scans, canaries and the accuracy watch see the truth; the provider is in the log
 line and in ``shelfwatch_model_info``.

@@ -1,6 +1,6 @@
 """Product boxes on real shelf photos, made by correcting the model's proposals.
 
-    python -m training.label_real propose NAME [NAME ...] [--conf 0.1]   # proposals + sheets to review
+    python -m training.label_real propose NAME [NAME ...] [--conf 0.1] [--dedupe IOU]   # proposals to review
     python -m training.label_real apply NAME [NAME ...]                  # proposals + corrections → labels
     python -m training.label_real agree NAME --second DIR                # two passes' agreement (box F1)
 
@@ -18,7 +18,11 @@ product: every proposal centred in one goes, unless its number is in ``keep``) a
 0.1: the reviewer rejects, which is quicker than drawing) and writes, per photo, the
 proposals (JSON) and a review sheet: every proposal cut out with a margin of context, its
 box drawn, its number and confidence printed, in reading order (rows from the top, left to
-right), plus an overview of the whole photo with the numbers. ``apply`` keeps every
+right), plus an overview of the whole photo with the numbers and the photo in overlapping
+horizontal strips at full resolution, every box numbered, with a pixel grid to read an
+added box's corners from. ``--dedupe IOU`` drops a proposal overlapping a more confident
+one (class-agnostic): the model's per-class NMS leaves two or three proposals on one
+product at a low threshold; the corrections record it with the proposals they were made on. ``apply`` keeps every
 proposal not rejected, adds the added boxes and writes the label file. ``agree`` compares
 this pass's labels with a second, independent pass's (another ``--labels`` folder) by a
 one-to-one match at IoU 0.5: the agreement figure of the labelling rule.
@@ -94,7 +98,48 @@ def overview(image: np.ndarray, boxes: np.ndarray, long_side: int = 1400) -> np.
     return out
 
 
-def propose(names: list[str], conf: float, work: Path) -> None:
+def strips(image: np.ndarray, boxes: np.ndarray, band: int = 360, overlap: int = 80) -> list[np.ndarray]:
+    """The photo in overlapping horizontal bands at full resolution, every box drawn and numbered, and
+    a pixel grid (a tick and its coordinate every 100 px) to read an added box's corners from."""
+    h, w = image.shape[:2]
+    out, top = [], 0
+    while True:
+        bottom = min(h, top + band)
+        crop = image[top:bottom].copy()
+        for x in range(0, w, 100):
+            cv2.line(crop, (x, 0), (x, 6), (255, 255, 0), 1)
+            cv2.putText(crop, str(x), (x + 2, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0), 1)
+        for y in range((top + 99) // 100 * 100, bottom, 100):
+            cv2.line(crop, (0, y - top), (8, y - top), (255, 255, 0), 1)
+            cv2.putText(crop, str(y), (10, y - top + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0), 1)
+        for k, b in enumerate(boxes):
+            if b[3] <= top or b[1] >= bottom:
+                continue
+            p1, p2 = (int(b[0]), int(b[1]) - top), (int(b[2]), int(b[3]) - top)
+            cv2.rectangle(crop, p1, p2, (0, 255, 0), 1)
+            cv2.putText(crop, str(k), (p1[0] + 2, max(p1[1] + 12, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
+                        (0, 0, 255), 1)
+        out.append(crop)
+        if bottom >= h:
+            return out
+        top = bottom - overlap
+
+
+def dedupe(boxes: np.ndarray, conf: np.ndarray, iou: float) -> np.ndarray:
+    """Indices kept by a class-agnostic greedy NMS at ``iou`` (the model's own NMS is per class
+    and looser, so at a low threshold one product often has two or three proposals)."""
+    from shared.accuracy import iou_matrix
+
+    order = list(np.argsort(-conf))
+    m = iou_matrix(boxes, boxes) if len(boxes) else np.zeros((0, 0))
+    kept: list[int] = []
+    for i in order:
+        if all(m[i, j] < iou for j in kept):
+            kept.append(int(i))
+    return np.array(sorted(kept), int)
+
+
+def propose(names: list[str], conf: float, work: Path, dedupe_iou: float | None = None) -> None:
     from shared.detector import Detector
     from shared.registry import load
 
@@ -108,13 +153,17 @@ def propose(names: list[str], conf: float, work: Path) -> None:
         found = det.detect(path.read_bytes())
         boxes = np.array([d.box for d in found], np.float32).reshape(-1, 4)
         confs = np.array([d.confidence for d in found], np.float32)
+        if dedupe_iou is not None:
+            kept = dedupe(boxes, confs, dedupe_iou)
+            boxes, confs = boxes[kept], confs[kept]
         order = reading_order(boxes) if len(boxes) else []
         boxes, confs = boxes[order], confs[order]
         image = cv2.imread(str(path))
         if image is None:
             raise SystemExit(f"{path} cannot be read")
         (work / f"{name}.proposals.json").write_text(json.dumps({
-            "photo": name, "model": det.version, "conf": conf, "width": image.shape[1], "height": image.shape[0],
+            "photo": name, "model": det.version, "conf": conf, "dedupe": dedupe_iou,
+            "width": image.shape[1], "height": image.shape[0],
             "boxes": [[round(float(v), 1) for v in b] for b in boxes],
             "confidence": [round(float(c), 3) for c in confs]}))
         page = 48  # 8 x 6 tiles a page: each tile large enough to judge a partly hidden facing
@@ -122,6 +171,8 @@ def propose(names: list[str], conf: float, work: Path) -> None:
             cv2.imwrite(str(work / f"{name}.sheet-{p:02d}.png"),
                         sheet(image, boxes[start:start + page], confs[start:start + page], first=start))
         cv2.imwrite(str(work / f"{name}.overview.jpg"), overview(image, boxes))
+        for k, strip in enumerate(strips(image, boxes), start=1):
+            cv2.imwrite(str(work / f"{name}.strip-{k:02d}.jpg"), strip, [cv2.IMWRITE_JPEG_QUALITY, 92])
         print(f"{name}: {len(boxes)} proposals at conf >= {conf} → {work}/{name}.sheet-NN.png, .overview.jpg")
 
 
@@ -139,7 +190,10 @@ def apply(names: list[str], work: Path, labels: Path = LABELS) -> None:
         unknown = reject - set(range(len(prop["boxes"])))
         if unknown:
             raise SystemExit(f"{name}: rejected numbers not among the proposals: {sorted(unknown)}")
-        if fix.get("proposals") not in (None, {"model": prop["model"], "conf": prop["conf"], "n": len(prop["boxes"])}):
+        made_on = {"model": prop["model"], "conf": prop["conf"], "n": len(prop["boxes"])}
+        if prop.get("dedupe") is not None:
+            made_on["dedupe"] = prop["dedupe"]
+        if fix.get("proposals") not in (None, made_on):
             raise SystemExit(f"{name}: the corrections were made on other proposals ({fix['proposals']})")
         kept = [b for k, b in enumerate(prop["boxes"]) if k not in reject] + [list(map(float, b)) for b in
                                                                              fix.get("add", [])]
@@ -185,6 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("propose")
     p.add_argument("names", nargs="+")
     p.add_argument("--conf", type=float, default=0.1)
+    p.add_argument("--dedupe", type=float, default=None, metavar="IOU",
+                   help="drop proposals overlapping a more confident one at this IoU (class-agnostic)")
     p.add_argument("--work", type=Path, default=ROOT / "build" / "label-real")
     a = sub.add_parser("apply")
     a.add_argument("names", nargs="+")
@@ -194,7 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("--second", type=Path, required=True)
     args = ap.parse_args(argv)
     if args.cmd == "propose":
-        propose(args.names, args.conf, args.work)
+        propose(args.names, args.conf, args.work, args.dedupe)
     elif args.cmd == "apply":
         apply(args.names, args.work)
     else:

@@ -207,7 +207,8 @@ def engine_reference(cfg: FarmConfig, n: int, log: Callable[[str], None]) -> dic
 
 
 # Where a sample's time goes: the first marker found in its stack (innermost first) names it.
-WORKER_MARKERS = [("model (onnxruntime)", "predict (shared/detector.py"),
+WORKER_MARKERS = [("shelf analytics", "analyse_photo (shared/batches.py"),
+                  ("model (onnxruntime)", "predict (shared/detector.py"),
                   ("decode (libjpeg)", "decode (shared/imaging.py"),
                   ("letterbox, blob", "preprocess (shared/detector.py"),
                   ("NMS, boxes", "postprocess (shared/detector.py"),
