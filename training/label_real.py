@@ -3,6 +3,7 @@
     python -m training.label_real propose NAME [NAME ...] [--conf 0.1] [--dedupe IOU]   # proposals to review
     python -m training.label_real apply NAME [NAME ...]                  # proposals + corrections → labels
     python -m training.label_real agree NAME --second DIR                # two passes' agreement (box F1)
+    python -m training.label_real evaluate [MODEL ...] [--split val]     # models on the labelled photos
 
 The real photos (``REAL_DATA_DIR``, the sku110k-shelf folder: ``images/``, ``train.txt``,
 ``val.txt``) stay outside the repository, and so does everything cut from them (the review
@@ -98,28 +99,40 @@ def overview(image: np.ndarray, boxes: np.ndarray, long_side: int = 1400) -> np.
     return out
 
 
-def strips(image: np.ndarray, boxes: np.ndarray, band: int = 360, overlap: int = 80) -> list[np.ndarray]:
-    """The photo in overlapping horizontal bands at full resolution, every box drawn and numbered, and
-    a pixel grid (a tick and its coordinate every 100 px) to read an added box's corners from."""
+def strips(image: np.ndarray, boxes: np.ndarray, band: int = 300, overlap: int = 60, halves: int = 2,
+           zoom: float = 1.6) -> list[np.ndarray]:
+    """The photo in overlapping bands (``halves`` side by side per band), enlarged ``zoom`` times, every
+    box drawn and numbered, and a pixel grid (a tick and its photo coordinate every 50 px) to read an
+    added box's corners from. Bands top to bottom, each band's pieces left to right."""
     h, w = image.shape[:2]
+    width = -(-w // halves) + overlap if halves > 1 else w
+    lefts = [min(max(0, k * (w // halves) - overlap // 2), max(0, w - width)) for k in range(halves)]
     out, top = [], 0
     while True:
         bottom = min(h, top + band)
-        crop = image[top:bottom].copy()
-        for x in range(0, w, 100):
-            cv2.line(crop, (x, 0), (x, 6), (255, 255, 0), 1)
-            cv2.putText(crop, str(x), (x + 2, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0), 1)
-        for y in range((top + 99) // 100 * 100, bottom, 100):
-            cv2.line(crop, (0, y - top), (8, y - top), (255, 255, 0), 1)
-            cv2.putText(crop, str(y), (10, y - top + 4), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (255, 255, 0), 1)
-        for k, b in enumerate(boxes):
-            if b[3] <= top or b[1] >= bottom:
-                continue
-            p1, p2 = (int(b[0]), int(b[1]) - top), (int(b[2]), int(b[3]) - top)
-            cv2.rectangle(crop, p1, p2, (0, 255, 0), 1)
-            cv2.putText(crop, str(k), (p1[0] + 2, max(p1[1] + 12, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
-                        (0, 0, 255), 1)
-        out.append(crop)
+        for left in lefts:
+            right = min(w, left + width)
+            crop = cv2.resize(image[top:bottom, left:right], None, fx=zoom, fy=zoom, interpolation=cv2.INTER_CUBIC)
+
+            def at(x: float, y: float, left: int = left, top: int = top) -> tuple[int, int]:
+                return int((x - left) * zoom), int((y - top) * zoom)
+
+            for x in range((left + 49) // 50 * 50, right, 50):
+                cv2.line(crop, at(x, top), (at(x, top)[0], 8), (255, 255, 0), 1)
+                cv2.putText(crop, str(x), (at(x, top)[0] + 2, 18), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1)
+            for y in range((top + 49) // 50 * 50, bottom, 50):
+                cv2.line(crop, (0, at(left, y)[1]), (10, at(left, y)[1]), (255, 255, 0), 1)
+                cv2.putText(crop, str(y), (12, at(left, y)[1] + 5), cv2.FONT_HERSHEY_SIMPLEX, 0.45, (255, 255, 0), 1)
+            for k, b in enumerate(boxes):
+                if b[3] <= top or b[1] >= bottom or b[2] <= left or b[0] >= right:
+                    continue
+                p1, p2 = at(b[0], b[1]), at(b[2], b[3])
+                cv2.rectangle(crop, p1, p2, (0, 255, 0), 1)
+                tx, ty = max(p1[0], 0) + 2, max(p1[1], 0) + 16
+                (tw, th), _ = cv2.getTextSize(str(k), cv2.FONT_HERSHEY_SIMPLEX, 0.5, 1)
+                cv2.rectangle(crop, (tx - 1, ty - th - 2), (tx + tw + 1, ty + 3), (0, 0, 0), -1)
+                cv2.putText(crop, str(k), (tx, ty), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 255), 1)
+            out.append(crop)
         if bottom >= h:
             return out
         top = bottom - overlap
@@ -170,10 +183,11 @@ def propose(names: list[str], conf: float, work: Path, dedupe_iou: float | None 
         for p, start in enumerate(range(0, len(boxes), page), start=1):
             cv2.imwrite(str(work / f"{name}.sheet-{p:02d}.png"),
                         sheet(image, boxes[start:start + page], confs[start:start + page], first=start))
-        cv2.imwrite(str(work / f"{name}.overview.jpg"), overview(image, boxes))
+        cv2.imwrite(str(work / f"{name}.overview.png"), overview(image, boxes))
         for k, strip in enumerate(strips(image, boxes), start=1):
-            cv2.imwrite(str(work / f"{name}.strip-{k:02d}.jpg"), strip, [cv2.IMWRITE_JPEG_QUALITY, 92])
-        print(f"{name}: {len(boxes)} proposals at conf >= {conf} → {work}/{name}.sheet-NN.png, .overview.jpg")
+            cv2.imwrite(str(work / f"{name}.strip-{k:02d}.png"), strip)
+        print(f"{name}: {len(boxes)} proposals at conf >= {conf} → {work}/{name}.sheet-NN.png, .overview.png, "
+              ".strip-NN.png")
 
 
 def apply(names: list[str], work: Path, labels: Path = LABELS) -> None:
@@ -201,6 +215,9 @@ def apply(names: list[str], work: Path, labels: Path = LABELS) -> None:
         lines = [f"0 {(b[0] + b[2]) / 2 / w:.6f} {(b[1] + b[3]) / 2 / h:.6f} {(b[2] - b[0]) / w:.6f} "
                  f"{(b[3] - b[1]) / h:.6f}" for b in kept]
         (labels / f"{name}.txt").write_text("\n".join(lines) + "\n")
+        image = cv2.imread(str(_real_dir() / "images" / f"{name}.jpg"))
+        if image is not None:  # the labels as they now stand, to look over once more
+            cv2.imwrite(str(work / f"{name}.labels.png"), overview(image, np.array(kept, np.float32).reshape(-1, 4)))
         print(f"{name}: {len(prop['boxes'])} proposals, {len(reject)} rejected, {len(fix.get('add', []))} added "
               f"→ {len(kept)} products ({labels / (name + '.txt')})")
 
@@ -233,6 +250,39 @@ def agree(names: list[str], second: Path, labels: Path = LABELS,
     return mean
 
 
+def labelled(split: str, labels: Path = LABELS) -> list[str]:
+    """The photos of ``split`` (the folder's list) that have labels."""
+    real = _real_dir()
+    names = [Path(line.strip()).stem for line in (real / f"{split}.txt").read_text().splitlines() if line.strip()]
+    return [n for n in names if (labels / f"{n}.txt").exists()]
+
+
+def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: Path = LABELS) -> dict[str, dict]:
+    """Each (model, input size) on the labelled photos of ``split``: mAP50, mAP50-95, precision,
+    recall and per-photo count error at its served threshold, and ms per photo (1 thread)."""
+    import time
+
+    from shared import accuracy
+
+    names = labelled(split, labels)
+    if not names:
+        raise SystemExit(f"no labelled {split} photos in {labels}")
+    images = [_real_dir() / "images" / f"{n}.jpg" for n in names]
+    out = {}
+    for model, size in models:
+        t0 = time.perf_counter()
+        pred = accuracy.predict_set(model, images, labels, input_size=size)
+        ms = (time.perf_counter() - t0) * 1e3 / len(images)
+        m = accuracy.metrics(pred)
+        name = model.stem + (f"@{size}" if size else "")
+        out[name] = {**m, "ms_per_photo": round(ms, 1)}
+        print(f"{name} on {len(names)} labelled {split} photos ({m['objects']} products): mAP50 "
+              f"{m['map50']:.3f}, mAP50-95 {m['map50_95']:.3f}; at {m['conf_threshold']}: precision "
+              f"{m['precision']:.3f}, recall {m['recall']:.3f}, count error per photo {m['count_error']:.3f}; "
+              f"{ms:.0f} ms a photo (decoding at the evaluation's low threshold)")
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m training.label_real", description=(__doc__ or "").splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -248,14 +298,28 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("agree")
     g.add_argument("names", nargs="+")
     g.add_argument("--second", type=Path, required=True)
+    e = sub.add_parser("evaluate")
+    e.add_argument("models", nargs="*", type=Path, help="model files (default: those the registry serves)")
+    e.add_argument("--split", default="val", choices=["train", "val"])
     args = ap.parse_args(argv)
     if args.cmd == "propose":
         propose(args.names, args.conf, args.work, args.dedupe)
     elif args.cmd == "apply":
         apply(args.names, args.work)
+    elif args.cmd == "evaluate":
+        evaluate([(m, None) for m in args.models] or served_models(), args.split)
     else:
         agree(args.names, args.second)
     return 0
+
+
+def served_models() -> list[tuple[Path, int | None]]:
+    """The (model file, input size) the registry serves for accurate and fast, once each."""
+    from shared.registry import load
+
+    modes = load(ROOT / "models")["modes"]
+    return list(dict.fromkeys((ROOT / "models" / modes[m]["model"], modes[m].get("input_size"))
+                              for m in ("accurate", "fast") if m in modes))
 
 
 if __name__ == "__main__":

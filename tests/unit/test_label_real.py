@@ -59,3 +59,67 @@ def test_a_region_without_products_rejects_what_is_centred_in_it(tmp_path):
     label_real.apply(["p1"], work, labels)
     boxes = label_real.read_labels(labels / "p1.txt", 200, 100)
     np.testing.assert_allclose(boxes, [[0, 0, 20, 50], [20, 0, 40, 50], [40, 0, 60, 50]], atol=1e-3)
+
+
+def test_dedupe_keeps_the_most_confident_of_overlapping_proposals():
+    boxes = np.array([[0, 0, 20, 50], [1, 0, 21, 50], [20, 0, 40, 50], [60, 0, 80, 50], [61, 1, 80, 49]], np.float32)
+    conf = np.array([0.5, 0.9, 0.8, 0.3, 0.4], np.float32)
+    # 0 and 1 are one product (1 more confident), 3 and 4 too (4); 2 only touches 1: kept
+    assert label_real.dedupe(boxes, conf, 0.5).tolist() == [1, 2, 4]
+    assert label_real.dedupe(boxes, conf, 0.99).tolist() == [0, 1, 2, 3, 4]  # nothing overlaps that much
+
+
+def test_corrections_name_the_dedupe_their_proposals_were_made_with(tmp_path):
+    work, labels = tmp_path / "work", tmp_path / "labels"
+    _proposals(work)
+    prop = json.loads((work / "p1.proposals.json").read_text())
+    (work / "p1.proposals.json").write_text(json.dumps({**prop, "dedupe": 0.5}))
+    labels.mkdir()
+    (labels / "p1.json").write_text(json.dumps({"proposals": {"model": "m", "conf": 0.1, "n": 4}}))
+    with pytest.raises(SystemExit, match="other proposals"):  # made before the dedupe: refused
+        label_real.apply(["p1"], work, labels)
+    (labels / "p1.json").write_text(json.dumps({"proposals": {"model": "m", "conf": 0.1, "n": 4, "dedupe": 0.5}}))
+    label_real.apply(["p1"], work, labels)
+    assert len((labels / "p1.txt").read_text().splitlines()) == 4
+
+
+def test_strips_cover_the_photo_with_overlap_and_draw_each_box_where_it_falls():
+    image = np.zeros((1000, 300, 3), np.uint8)
+    boxes = np.array([[10, 300, 60, 420]], np.float32)  # straddles the first band's lower edge
+    strips = label_real.strips(image, boxes, band=360, overlap=80, halves=1, zoom=1.0)
+    assert [s.shape for s in strips] == [(360, 300, 3), (360, 300, 3), (360, 300, 3), (160, 300, 3)]
+    # drawn (pure green; the grid is cyan) in both bands it falls in: rows 300-359 of the first, 20-139 of
+    # the second (which starts at 280), and not in the third (which starts at 560)
+
+    def green(strip):
+        return (strip[:, :, 1] == 255) & (strip[:, :, 0] == 0)
+
+    assert green(strips[0])[300:360, 10].any()
+    assert green(strips[1])[20:140, 10].any()
+    assert not green(strips[2]).any()
+    halves = label_real.strips(image, boxes, band=360, overlap=80, halves=2, zoom=2.0)
+    assert len(halves) == 8  # two pieces per band
+    assert halves[0].shape == (720, 2 * 230, 3)  # 150 px + 80 overlap wide, enlarged twice
+    assert green(halves[0]).any()
+    assert not green(halves[1]).any()  # the right piece (x 70-300) does not hold the box (x 10-60)
+
+
+def test_only_labelled_photos_of_the_split_are_evaluated(tmp_path, monkeypatch):
+    real, labels = tmp_path / "real", tmp_path / "labels"
+    real.mkdir()
+    labels.mkdir()
+    (real / "val.txt").write_text("images/a.jpg\nimages/b.jpg\n")
+    (real / "train.txt").write_text("images/c.jpg\n")
+    for name in ("b", "c"):
+        (labels / f"{name}.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    monkeypatch.setenv("REAL_DATA_DIR", str(real))
+    assert label_real.labelled("val", labels) == ["b"]  # a has no labels; c is a train photo
+    assert label_real.labelled("train", labels) == ["c"]
+
+
+def test_the_served_models_are_evaluated_at_their_served_input_sizes():
+    served = label_real.served_models()
+    assert served  # the registry serves accurate (and fast) from committed files
+    for path, size in served:
+        assert path.exists()
+        assert size is None or size % 32 == 0
