@@ -38,3 +38,40 @@ def test_gate_refuses_a_regression_and_records_a_promotion(tmp_path, monkeypatch
     assert reg["modes"]["fast"] == {"model": V1.name, "input_size": 320}
     assert reg["history"][-1]["verdict"] == "no regression"
     assert reg["history"][-1]["forced"] is False
+
+
+def test_the_gate_reads_the_real_val_boxes_where_both_models_have_them():
+    base = {"map50": 0.98, "count_error": 0.03,
+            "real_boxes": {"photos": 4, "objects": 529, "map50": 0.761, "count_error": 0.194}}
+    assert promote.regressions(base, base) == []
+    worse_map = {**base, "real_boxes": {**base["real_boxes"], "map50": 0.745}}
+    assert promote.regressions(worse_map, base) == ["real val boxes: mAP50 0.745 < 0.761 - 0.01"]
+    within = {**base, "real_boxes": {**base["real_boxes"], "map50": 0.755, "count_error": 0.21}}
+    assert promote.regressions(within, base) == []  # within 1 point and 2 points
+    worse_count = {**base, "real_boxes": {**base["real_boxes"], "count_error": 0.25}}
+    assert promote.regressions(worse_count, base) == ["real val boxes: count error 0.250 > 0.194 + 0.02"]
+    without = {k: v for k, v in base.items() if k != "real_boxes"}
+    assert promote.regressions(worse_map, without) == []  # only where both were scored on them
+
+
+def test_real_box_scores_come_from_the_labelled_val_photos_only(tmp_path):
+    import cv2
+    import numpy as np
+
+    real, labels = tmp_path / "real", tmp_path / "labels"
+    (real / "images").mkdir(parents=True)
+    labels.mkdir()
+    photos, synth_labels = promote.fixed_validation_set(tmp_path / "work")
+    for i, photo in enumerate(photos[:3]):
+        shutil.copy(photo, real / "images" / f"p{i}.jpg")
+    (real / "val.txt").write_text("images/p0.jpg\nimages/p1.jpg\n")
+    (real / "train.txt").write_text("images/p2.jpg\n")
+    for i in (0, 2):  # p1 has no boxes yet; p2 is a train photo
+        shutil.copy(synth_labels / f"{photos[i].stem}.txt", labels / f"p{i}.txt")
+    assert cv2.imread(str(real / "images" / "p0.jpg")) is not None
+    score = promote.real_boxes(V1, None, real, labels)
+    assert score["photos"] == 1
+    assert score["objects"] == len((labels / "p0.txt").read_text().splitlines())
+    assert 0.5 < score["map50"] <= 1.0  # the synthetic photo, scored against its own true boxes
+    assert np.isfinite(score["count_error"])
+    assert promote.real_boxes(V1, None, real, tmp_path / "none") is None

@@ -250,9 +250,11 @@ def agree(names: list[str], second: Path, labels: Path = LABELS,
     return mean
 
 
-def labelled(split: str, labels: Path = LABELS) -> list[str]:
-    """The photos of ``split`` (the folder's list) that have labels."""
-    real = _real_dir()
+def labelled(split: str, labels: Path = LABELS, real: Path | None = None) -> list[str]:
+    """The photos of ``split`` (the real folder's list) that have labels."""
+    real = real or _real_dir()
+    if not (real / f"{split}.txt").exists():
+        return []
     names = [Path(line.strip()).stem for line in (real / f"{split}.txt").read_text().splitlines() if line.strip()]
     return [n for n in names if (labels / f"{n}.txt").exists()]
 
