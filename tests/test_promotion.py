@@ -41,14 +41,14 @@ def test_gate_refuses_a_regression_and_records_a_promotion(tmp_path, monkeypatch
 
 
 def test_the_gate_reads_the_real_val_boxes_where_both_models_have_them():
-    base = {"map50": 0.98, "count_error": 0.03,
-            "real_boxes": {"photos": 4, "objects": 529, "map50": 0.761, "count_error": 0.194}}
+    boxes = {"photos": 4, "objects": 529, "map50": 0.761, "count_error": 0.194}
+    base: dict = {"map50": 0.98, "count_error": 0.03, "real_boxes": boxes}
     assert promote.regressions(base, base) == []
-    worse_map = {**base, "real_boxes": {**base["real_boxes"], "map50": 0.745}}
+    worse_map = {**base, "real_boxes": {**boxes, "map50": 0.745}}
     assert promote.regressions(worse_map, base) == ["real val boxes: mAP50 0.745 < 0.761 - 0.01"]
-    within = {**base, "real_boxes": {**base["real_boxes"], "map50": 0.755, "count_error": 0.21}}
+    within = {**base, "real_boxes": {**boxes, "map50": 0.755, "count_error": 0.21}}
     assert promote.regressions(within, base) == []  # within 1 point and 2 points
-    worse_count = {**base, "real_boxes": {**base["real_boxes"], "count_error": 0.25}}
+    worse_count = {**base, "real_boxes": {**boxes, "count_error": 0.25}}
     assert promote.regressions(worse_count, base) == ["real val boxes: count error 0.250 > 0.194 + 0.02"]
     without = {k: v for k, v in base.items() if k != "real_boxes"}
     assert promote.regressions(worse_map, without) == []  # only where both were scored on them
@@ -70,6 +70,7 @@ def test_real_box_scores_come_from_the_labelled_val_photos_only(tmp_path):
         shutil.copy(synth_labels / f"{photos[i].stem}.txt", labels / f"p{i}.txt")
     assert cv2.imread(str(real / "images" / "p0.jpg")) is not None
     score = promote.real_boxes(V1, None, real, labels)
+    assert score is not None
     assert score["photos"] == 1
     assert score["objects"] == len((labels / "p0.txt").read_text().splitlines())
     assert 0.5 < score["map50"] <= 1.0  # the synthetic photo, scored against its own true boxes
