@@ -14,7 +14,8 @@ YOLO ``class cx cy w h``, class 0 = product). The rule for what one product is:
 ``docs/labelling.md``.
 
 Corrections: ``reject`` (numbers), ``reject_regions`` (boxes in photo pixels holding no
-product: every proposal centred in one goes, unless its number is in ``keep``) and
+product: every proposal centred in one goes, unless its number is in ``keep``), ``split``
+(``[number, rows, cols]``: a proposal drawn around a stack cut into equal units) and
 ``add`` (boxes in photo pixels). ``propose`` runs the served ``accurate`` model at a low threshold (``--conf``, default
 0.1: the reviewer rejects, which is quicker than drawing) and writes, per photo, the
 proposals (JSON) and a review sheet: every proposal cut out with a margin of context, its
@@ -190,6 +191,13 @@ def propose(names: list[str], conf: float, work: Path, dedupe_iou: float | None 
               ".strip-NN.png")
 
 
+def split_box(box: list[float], rows: int, cols: int) -> list[list[float]]:
+    """``box`` cut into ``rows`` × ``cols`` equal boxes (a stack of ``rows`` units, ``cols`` wide)."""
+    x1, y1, x2, y2 = map(float, box)
+    w, h = (x2 - x1) / cols, (y2 - y1) / rows
+    return [[x1 + i * w, y1 + j * h, x1 + (i + 1) * w, y1 + (j + 1) * h] for j in range(rows) for i in range(cols)]
+
+
 def apply(names: list[str], work: Path, labels: Path = LABELS) -> None:
     for name in names:
         prop = json.loads((work / f"{name}.proposals.json").read_text())
@@ -209,8 +217,17 @@ def apply(names: list[str], work: Path, labels: Path = LABELS) -> None:
             made_on["dedupe"] = prop["dedupe"]
         if fix.get("proposals") not in (None, made_on):
             raise SystemExit(f"{name}: the corrections were made on other proposals ({fix['proposals']})")
-        kept = [b for k, b in enumerate(prop["boxes"]) if k not in reject] + [list(map(float, b)) for b in
-                                                                             fix.get("add", [])]
+        # a proposal drawn around a stack (or a row of units): its box cut into rows x cols equal units
+        splits = {int(n): (int(r), int(c)) for n, r, c in fix.get("split", [])}
+        unknown = (set(splits) - set(range(len(prop["boxes"])))) | (set(splits) & reject)
+        if unknown:
+            raise SystemExit(f"{name}: split numbers not among the kept proposals: {sorted(unknown)}")
+        kept: list[list[float]] = []
+        for k, b in enumerate(prop["boxes"]):
+            if k in reject:
+                continue
+            kept += split_box(b, *splits[k]) if k in splits else [b]
+        kept += [list(map(float, b)) for b in fix.get("add", [])]
         w, h = prop["width"], prop["height"]
         lines = [f"0 {(b[0] + b[2]) / 2 / w:.6f} {(b[1] + b[3]) / 2 / h:.6f} {(b[2] - b[0]) / w:.6f} "
                  f"{(b[3] - b[1]) / h:.6f}" for b in kept]
@@ -218,8 +235,8 @@ def apply(names: list[str], work: Path, labels: Path = LABELS) -> None:
         image = cv2.imread(str(_real_dir() / "images" / f"{name}.jpg"))
         if image is not None:  # the labels as they now stand, to look over once more
             cv2.imwrite(str(work / f"{name}.labels.png"), overview(image, np.array(kept, np.float32).reshape(-1, 4)))
-        print(f"{name}: {len(prop['boxes'])} proposals, {len(reject)} rejected, {len(fix.get('add', []))} added "
-              f"→ {len(kept)} products ({labels / (name + '.txt')})")
+        print(f"{name}: {len(prop['boxes'])} proposals, {len(reject)} rejected, {len(splits)} split, "
+              f"{len(fix.get('add', []))} added → {len(kept)} products ({labels / (name + '.txt')})")
 
 
 def read_labels(path: Path, w: int, h: int) -> np.ndarray:

@@ -123,3 +123,18 @@ def test_the_served_models_are_evaluated_at_their_served_input_sizes():
     for path, size in served:
         assert path.exists()
         assert size is None or size % 32 == 0
+
+
+def test_a_proposal_around_a_stack_is_split_into_its_units(tmp_path):
+    work, labels = tmp_path / "work", tmp_path / "labels"
+    _proposals(work)
+    labels.mkdir()
+    # proposal 3 (150-200 x 60-100) is a stack of two units, one wide
+    (labels / "p1.json").write_text(json.dumps({"split": [[3, 2, 1]], "reject": [2]}))
+    label_real.apply(["p1"], work, labels)
+    boxes = label_real.read_labels(labels / "p1.txt", 200, 100)
+    np.testing.assert_allclose(boxes[-2:], [[150, 60, 200, 80], [150, 80, 200, 100]], atol=1e-3)
+    assert len(boxes) == 4  # 0, 1, and 3's two units
+    (labels / "p1.json").write_text(json.dumps({"split": [[2, 2, 1]], "reject": [2]}))
+    with pytest.raises(SystemExit, match="split numbers"):  # a rejected proposal cannot be split
+        label_real.apply(["p1"], work, labels)
