@@ -15,9 +15,11 @@ YOLO ``class cx cy w h``, class 0 = product). The rule for what one product is:
 
 Corrections: ``reject`` (numbers), ``reject_regions`` (boxes in photo pixels holding no
 product: every proposal centred in one goes, unless its number is in ``keep``), ``split``
-(``[number, rows, cols]``: a proposal drawn around a stack cut into equal units) and
-``add`` (boxes in photo pixels). ``propose`` runs the served ``accurate`` model at a low threshold (``--conf``, default
-0.1: the reviewer rejects, which is quicker than drawing) and writes, per photo, the
+(``[number, rows, cols]``: a proposal drawn around a stack cut into equal units), ``add``
+(boxes in photo pixels) and ``add_grid`` (``[x1, y1, x2, y2, rows, cols]``: a stack drawn
+whole by hand and cut into its units). ``propose`` runs the served ``accurate`` model at a
+low threshold (``--conf``, default 0.1: the reviewer rejects, which is quicker than
+drawing) and writes, per photo, the
 proposals (JSON) and a review sheet: every proposal cut out with a margin of context, its
 box drawn, its number and confidence printed, in reading order (rows from the top, left to
 right), plus an overview of the whole photo with the numbers and the photo in overlapping
@@ -228,6 +230,8 @@ def apply(names: list[str], work: Path, labels: Path = LABELS) -> None:
                 continue
             kept += split_box(b, *splits[k]) if k in splits else [b]
         kept += [list(map(float, b)) for b in fix.get("add", [])]
+        for *box, rows, cols in fix.get("add_grid", []):  # a stack drawn whole, then cut into its units
+            kept += split_box(box, int(rows), int(cols))
         w, h = prop["width"], prop["height"]
         lines = [f"0 {(b[0] + b[2]) / 2 / w:.6f} {(b[1] + b[3]) / 2 / h:.6f} {(b[2] - b[0]) / w:.6f} "
                  f"{(b[3] - b[1]) / h:.6f}" for b in kept]
@@ -235,8 +239,9 @@ def apply(names: list[str], work: Path, labels: Path = LABELS) -> None:
         image = cv2.imread(str(_real_dir() / "images" / f"{name}.jpg"))
         if image is not None:  # the labels as they now stand, to look over once more
             cv2.imwrite(str(work / f"{name}.labels.png"), overview(image, np.array(kept, np.float32).reshape(-1, 4)))
+        added = len(fix.get("add", [])) + sum(int(g[4]) * int(g[5]) for g in fix.get("add_grid", []))
         print(f"{name}: {len(prop['boxes'])} proposals, {len(reject)} rejected, {len(splits)} split, "
-              f"{len(fix.get('add', []))} added → {len(kept)} products ({labels / (name + '.txt')})")
+              f"{added} added → {len(kept)} products ({labels / (name + '.txt')})")
 
 
 def read_labels(path: Path, w: int, h: int) -> np.ndarray:

@@ -138,3 +138,15 @@ def test_a_proposal_around_a_stack_is_split_into_its_units(tmp_path):
     (labels / "p1.json").write_text(json.dumps({"split": [[2, 2, 1]], "reject": [2]}))
     with pytest.raises(SystemExit, match="split numbers"):  # a rejected proposal cannot be split
         label_real.apply(["p1"], work, labels)
+
+
+def test_a_stack_drawn_whole_is_added_as_its_units(tmp_path):
+    work, labels = tmp_path / "work", tmp_path / "labels"
+    _proposals(work)
+    labels.mkdir()
+    (labels / "p1.json").write_text(json.dumps({"reject": [0, 1, 2, 3], "add_grid": [[60, 10, 140, 70, 3, 2]]}))
+    label_real.apply(["p1"], work, labels)
+    boxes = label_real.read_labels(labels / "p1.txt", 200, 100)
+    assert len(boxes) == 6  # three rows of two
+    np.testing.assert_allclose(boxes[0], [60, 10, 100, 30], atol=1e-3)
+    np.testing.assert_allclose(boxes[-1], [100, 50, 140, 70], atol=1e-3)
