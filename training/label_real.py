@@ -303,10 +303,14 @@ def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: 
         pred = accuracy.predict_set(model, images, labels, input_size=size)
         m = accuracy.metrics(pred)
         off = on = missed = 0
-        for (boxes, conf, _, truth), rs in zip(pred["photos"], regions, strict=True):
+        per_photo = {}
+        for n, (boxes, conf, cls, truth), rs in zip(names, pred["photos"], regions, strict=True):
             keep = conf >= m["conf_threshold"]
             hit = accuracy.match(boxes[keep], conf[keep], truth[:, 1:])[:, 0]
             missed += len(truth) - int(hit.sum())
+            one = accuracy.metrics({**pred, "photos": [(boxes, conf, cls, truth)]})
+            per_photo[n] = {"products": len(truth), "found": int(keep.sum()), "map50": one["map50"],
+                            "recall": one["recall"], "count_error": one["count_error"]}
             for b in boxes[keep][~hit]:
                 cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
                 if any(r[0] <= cx <= r[2] and r[1] <= cy <= r[3] for r in rs):
@@ -326,7 +330,8 @@ def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: 
             det.detect(d)
         ms = (time.perf_counter() - t0) * 1e3 / len(data)
         name = model.stem + (f"@{size}" if size else "")
-        out[name] = {**m, "false_positives_off_shelf": off, "false_positives_on_shelf": on, "missed": missed,
+        out[name] = {**m, "per_photo": per_photo,
+                     "false_positives_off_shelf": off, "false_positives_on_shelf": on, "missed": missed,
                      "count_error_leave_one_out": round(float(np.mean(loo)), 4) if loo else None,
                      "ms_per_photo": round(ms, 1)}
         print(f"{name} on {len(names)} labelled {split} photos ({m['objects']} products): mAP50 "
@@ -335,6 +340,9 @@ def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: 
               f"per photo {m['count_error']:.3f}; false positives {off} off the shelf, {on} on it; {missed} "
               f"missed; count error at a threshold chosen on the other photos "
               f"{out[name]['count_error_leave_one_out']}; {ms:.0f} ms a photo")
+        for n, r in per_photo.items():
+            print(f"  {n}: {r['products']} products, {r['found']} found, mAP50 {r['map50']:.3f}, recall "
+                  f"{r['recall']:.3f}, count error {r['count_error']:.3f}")
     return out
 
 
