@@ -7,10 +7,12 @@ all call this class, so what is measured is what is served.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import time
 from collections import Counter
+from collections.abc import Set
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -150,18 +152,19 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "openvino": "OpenVINOExecutionProvid
 BF16_FLAGS = ("amx_bf16", "avx512_bf16")  # /proc/cpuinfo flags of CPUs that compute BF16 natively
 
 
-def cpu_flags() -> set[str]:
-    """This CPU's instruction-set flags (Linux ``/proc/cpuinfo``; empty elsewhere)."""
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """This CPU's instruction-set flags (Linux ``/proc/cpuinfo``, read once; empty elsewhere)."""
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.startswith("flags"):
-                return set(line.split(":", 1)[1].split())
+                return frozenset(line.split(":", 1)[1].split())
     except OSError:
         pass
-    return set()
+    return frozenset()
 
 
-def available_providers(flags: set[str] | None = None) -> list[str]:
+def available_providers(flags: Set[str] | None = None) -> list[str]:
     """The short names of ``PROVIDERS`` this ONNX Runtime build (and, for BF16, this CPU) offers, ``cpu`` first."""
     have = set(ort.get_available_providers())
     bf16 = bool(set(BF16_FLAGS) & (cpu_flags() if flags is None else flags))

@@ -46,7 +46,7 @@ ROOT = Path(__file__).resolve().parents[1]
 LABELS = ROOT / "training" / "labels_real"
 
 
-def _real_dir() -> Path:
+def real_dir() -> Path:
     return Path(os.environ.get("REAL_DATA_DIR", "/work/shared/data/sku110k-shelf"))
 
 
@@ -159,7 +159,7 @@ def propose(names: list[str], conf: float, work: Path, dedupe_iou: float | None 
     from shared.detector import Detector
     from shared.registry import load
 
-    real = _real_dir()
+    real = real_dir()
     model = ROOT / "models" / load(ROOT / "models")["modes"]["accurate"]["model"]
     det = Detector(model, threads=1, conf_threshold=conf)
     work.mkdir(parents=True, exist_ok=True)
@@ -236,7 +236,7 @@ def apply(names: list[str], work: Path, labels: Path = LABELS) -> None:
         lines = [f"0 {(b[0] + b[2]) / 2 / w:.6f} {(b[1] + b[3]) / 2 / h:.6f} {(b[2] - b[0]) / w:.6f} "
                  f"{(b[3] - b[1]) / h:.6f}" for b in kept]
         (labels / f"{name}.txt").write_text("\n".join(lines) + "\n")
-        image = cv2.imread(str(_real_dir() / "images" / f"{name}.jpg"))
+        image = cv2.imread(str(real_dir() / "images" / f"{name}.jpg"))
         if image is not None:  # the labels as they now stand, to look over once more
             cv2.imwrite(str(work / f"{name}.labels.png"), overview(image, np.array(kept, np.float32).reshape(-1, 4)))
         added = len(fix.get("add", [])) + sum(int(g[4]) * int(g[5]) for g in fix.get("add_grid", []))
@@ -262,7 +262,7 @@ def agree(names: list[str], second: Path, labels: Path = LABELS,
         if sizes and name in sizes:
             w, h = sizes[name]
         else:
-            header = read_header((_real_dir() / "images" / f"{name}.jpg").read_bytes())
+            header = read_header((real_dir() / "images" / f"{name}.jpg").read_bytes())
             w, h = header.width, header.height
         f1 = box_f1(read_labels(labels / f"{name}.txt", w, h), read_labels(second / f"{name}.txt", w, h))
         scores.append(f1)
@@ -274,7 +274,7 @@ def agree(names: list[str], second: Path, labels: Path = LABELS,
 
 def labelled(split: str, labels: Path = LABELS, real: Path | None = None) -> list[str]:
     """The photos of ``split`` (the real folder's list) that have labels."""
-    real = real or _real_dir()
+    real = real or real_dir()
     if not (real / f"{split}.txt").exists():
         return []
     names = [Path(line.strip()).stem for line in (real / f"{split}.txt").read_text().splitlines() if line.strip()]
@@ -295,7 +295,7 @@ def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: 
     names = labelled(split, labels)
     if not names:
         raise SystemExit(f"no labelled {split} photos in {labels}")
-    images = [_real_dir() / "images" / f"{n}.jpg" for n in names]
+    images = [real_dir() / "images" / f"{n}.jpg" for n in names]
     regions = [json.loads((labels / f"{n}.json").read_text()).get("reject_regions", [])
                if (labels / f"{n}.json").exists() else [] for n in names]
     out = {}

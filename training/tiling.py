@@ -77,7 +77,7 @@ def evaluate(model: Path, grid: int, overlap: float) -> dict[str, dict]:
     names = label_real.labelled("val")
     if not names:
         raise SystemExit(f"no labelled val photos in {label_real.LABELS}")
-    photos = [(label_real._real_dir() / "images" / f"{n}.jpg").read_bytes() for n in names]
+    photos = [(label_real.real_dir() / "images" / f"{n}.jpg").read_bytes() for n in names]
     det = Detector(model, threads=1)
     served = det.conf
     out = {}

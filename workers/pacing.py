@@ -16,6 +16,7 @@ A batch whose process died (or never reported back) counts as returned after
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections import deque
@@ -34,7 +35,7 @@ class PacedBatches(Batches):
         super().__init__()
         self._lock = threading.Lock()
         self._in_flight: dict[int, float] = {}  # batch number -> when it was handed over
-        self._numbers = iter(range(1, 1 << 62))
+        self._numbers = itertools.count(1)
         self._held: deque[Any] = deque()  # ready requests past the batches a free process can take
 
     def _slots(self) -> int:

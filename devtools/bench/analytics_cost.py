@@ -16,7 +16,6 @@ median ms per photo of each and their ratio, with each stage timed apart once. T
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import time
 from collections.abc import Callable
@@ -60,13 +59,15 @@ def stages(photo: bytes, found: list) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from devtools.bench.upload_size import photos_dir
+
     ap = argparse.ArgumentParser(prog="python -m devtools.bench.analytics_cost",
                                  description=(__doc__ or "").splitlines()[0])
-    default = Path(os.environ.get("REAL_DATA_DIR", "/work/shared/data/sku110k-shelf")) / "images"
-    ap.add_argument("--photos", type=Path, default=default)
+    ap.add_argument("--photos", type=Path, default=None, help="folder of real shelf photos (or its images/)")
     ap.add_argument("--limit", type=int, default=12)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args(argv)
+    args.photos = photos_dir(args.photos)
     names = sorted(args.photos.glob("*.jpg"))[: args.limit]
     if not names:
         raise SystemExit(f"no .jpg photos in {args.photos}")

@@ -63,8 +63,9 @@ def decoders() -> dict[str, Callable[[bytes, int], np.ndarray] | str]:
 
 def run(photos: list[bytes], rounds: int) -> dict:
     """Median ms per photo of each decoder, decoders taking turns photo by photo, round after round."""
-    available = {k: v for k, v in decoders().items() if callable(v)}
-    missing = {k: v for k, v in decoders().items() if isinstance(v, str)}
+    found = decoders()
+    available = {k: v for k, v in found.items() if callable(v)}
+    missing = {k: v for k, v in found.items() if isinstance(v, str)}
     factors = []
     for data in photos:
         h, w = available["opencv"](data, 1).shape[:2]
@@ -92,6 +93,7 @@ def main() -> int:
     p.add_argument("--big", type=int, default=4, help="of them, upscaled to ~12 MP as well")
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
+    # not devtools.bench.upload_size.photos_dir: this file runs in a venv without the project's dependencies
     folder = args.photos / "images" if (args.photos / "images").is_dir() else args.photos
     real = [f.read_bytes() for f in sorted(folder.glob("*.jpg"))[: args.n]]
     if not real:

@@ -80,8 +80,7 @@ def run_ort_openvino(cfg: EngineConfig, threads: int, x_path: Path, log: Callabl
     the ``devtools`` package this process imported.
     """
     spec = {"threads": threads, "cores": cfg.cores.get(threads), "input": str(x_path), "runs": 20,
-            "models": {"fp32": str(cfg.fp32), "int8": str(cfg.int8)}, "photos": [str(p) for p in cfg.photos[:4]],
-            "fp32": str(cfg.fp32), "int8": str(cfg.int8)}  # for OpenVINO's own runtime, where that venv has it
+            "models": {"fp32": str(cfg.fp32), "int8": str(cfg.int8)}, "photos": [str(p) for p in cfg.photos[:4]]}
     if accuracy:  # each form's mAP50, for the gate (once, at the first thread count)
         spec |= {"map_images": [str(p) for p in cfg.map_images], "map_labels": str(cfg.map_labels)}
     spec_path = cfg.workdir / "children" / f"ort-openvino-t{threads}.spec.json"

@@ -58,7 +58,7 @@ def openvino_runtime_calls(spec: dict) -> dict[str, Callable[[np.ndarray], objec
         return {}
     from devtools.bench.children import openvino_variants
 
-    return {f"openvino-runtime:{name}": call for name, call in openvino_variants(spec).items()}
+    return {f"openvino-runtime:{name}": call for name, call in openvino_variants({**spec, **spec["models"]}).items()}
 
 
 def time_calls_in_turn(calls: dict[str, Callable[[np.ndarray], object]], x: np.ndarray, runs: int) -> dict:

@@ -24,7 +24,6 @@ analytics get those pixels, as the worker does; else the photo's bytes.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import tempfile
 import time
@@ -74,18 +73,19 @@ def scratch_jobs(n: int, tenant: str = "bench") -> Iterator[tuple[sessionmaker[S
 
 def main(argv: list[str] | None = None) -> int:
     import shared.batches as batches
+    from devtools.bench.upload_size import photos_dir
     from shared.db import transaction
     from shared.detector import Detector
     from shared.registry import load
 
     ap = argparse.ArgumentParser(prog="python -m devtools.bench.worker_path",
                                  description=(__doc__ or "").splitlines()[0])
-    default = Path(os.environ.get("REAL_DATA_DIR", "/work/shared/data/sku110k-shelf")) / "images"
-    ap.add_argument("--photos", type=Path, default=default)
+    ap.add_argument("--photos", type=Path, default=None, help="folder of real shelf photos (or its images/)")
     ap.add_argument("--limit", type=int, default=12)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--out", type=Path, default=None, help="also append the figures to this file")
     args = ap.parse_args(argv)
+    args.photos = photos_dir(args.photos)
     photos = [p.read_bytes() for p in sorted(args.photos.glob("*.jpg"))[: args.limit]]
     if not photos:
         raise SystemExit(f"no .jpg photos in {args.photos}")
