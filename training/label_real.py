@@ -214,6 +214,9 @@ def apply(names: list[str], work: Path, labels: Path = LABELS) -> None:
         unknown = reject - set(range(len(prop["boxes"])))
         if unknown:
             raise SystemExit(f"{name}: rejected numbers not among the proposals: {sorted(unknown)}")
+        if fix.get("ignore_regions") and split_of(name, real_dir()) != "train":
+            raise SystemExit(f"{name}: ignore_regions on a val photo: a val photo is labelled whole (they are "
+                             "for training, where the region is painted grey)")
         made_on = {"model": prop["model"], "conf": prop["conf"], "n": len(prop["boxes"])}
         if prop.get("dedupe") is not None:
             made_on["dedupe"] = prop["dedupe"]
@@ -358,9 +361,12 @@ def main(argv: list[str] | None = None) -> int:
     a = sub.add_parser("apply")
     a.add_argument("names", nargs="+")
     a.add_argument("--work", type=Path, default=ROOT / "build" / "label-real")
+    a.add_argument("--labels", type=Path, default=LABELS,
+                   help="the folder of the corrections and the labels (a second pass keeps its own)")
     g = sub.add_parser("agree")
     g.add_argument("names", nargs="+")
     g.add_argument("--second", type=Path, required=True)
+    g.add_argument("--labels", type=Path, default=LABELS, help="the first pass's folder")
     e = sub.add_parser("evaluate")
     e.add_argument("models", nargs="*", type=Path, help="model files (default: those the registry serves)")
     e.add_argument("--split", default="val", choices=["train", "val"])
@@ -370,11 +376,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "propose":
         propose(args.names, args.conf, args.work, args.dedupe)
     elif args.cmd == "apply":
-        apply(args.names, args.work)
+        apply(args.names, args.work, args.labels)
     elif args.cmd == "evaluate":
         evaluate([(m, z) for m in args.models for z in (args.size or [None])] or served_models(), args.split)
     else:
-        agree(args.names, args.second)
+        agree(args.names, args.second, args.labels)
     return 0
 
 

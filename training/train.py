@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from training import datasets, offline, pseudolabel, realcheck, realfaces, synth
+from training import datasets, offline, pseudolabel, realcheck, realfaces, realset, synth
 
 
 def load_config(path: Path) -> dict:
@@ -37,6 +37,8 @@ def prepare_data(cfg: dict, workdir: Path) -> Path:
     trains = [str((y.parent / "images" / "train").resolve()) for y in made]
     if "pseudo" in data:
         trains.append(str(_pseudo(data["pseudo"], workdir).resolve()))
+    if "real" in data:
+        trains.append(str(_real(data["real"], workdir).resolve()))
     if len(trains) == 1:
         return made[0]
     mixed = workdir / f"{cfg['name']}-data.yaml"
@@ -81,6 +83,16 @@ def _pseudo(p: dict, workdir: Path) -> Path:
     folder = workdir / _derived_name("pseudo", p["model"], p.get("conf", 0.4), ignore, no_stacks=stacks)
     return pseudolabel.pseudo_label(Path(p["model"]), photos, folder, conf=p.get("conf", 0.4), ignore_below=ignore,
                                     mask_stacks=stacks)
+
+
+def _real(r: dict, workdir: Path) -> Path:
+    """The labelled real train photos, whole and tiled, ``repeat`` times (see training/realset.py)."""
+    photos = realset.labelled_train(Path(r["photos"]), Path(r["list"]), Path(r.get("labels", "training/labels_real")))
+    if not photos:
+        raise FileNotFoundError(f"{r['list']}: none of its photos has product boxes in {r.get('labels')}")
+    repeat, grid = int(r.get("repeat", 1)), int(r.get("grid", 2))
+    return realset.build(photos, Path(r.get("labels", "training/labels_real")), workdir / f"real-r{repeat}-g{grid}",
+                         repeat=repeat, grid=grid, overlap=float(r.get("overlap", 0.25)))
 
 
 def split(data_yaml: Path, name: str) -> tuple[list[Path], Path]:
