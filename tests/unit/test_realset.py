@@ -85,3 +85,17 @@ def test_ignore_regions_are_refused_on_a_val_photo(tmp_path, monkeypatch):
     label_real.apply(["t1"], work, labels)
     with pytest.raises(SystemExit, match="val photo is labelled whole"):
         label_real.apply(["v1"], work, labels)
+
+
+def test_a_config_can_hold_the_photos_still(tmp_path):
+    from training import train
+
+    real, labels = _real_folder(tmp_path)
+    (real / "train.txt").write_text("images/t1.jpg\nimages/t3.jpg\n")
+    cv2.imwrite(str(real / "images" / "t3.jpg"), np.full((200, 300, 3), 200, np.uint8))
+    (labels / "t3.txt").write_text("0 0.5 0.5 0.1 0.1\n")
+    cfg = {"photos": str(real / "images"), "list": str(real / "train.txt"), "labels": str(labels), "grid": 1}
+    assert {p.stem.split("-")[0] for p in train._real(cfg, tmp_path / "w").iterdir()} == {"t1", "t3"}
+    assert {p.stem.split("-")[0] for p in train._real({**cfg, "names": ["t3"]}, tmp_path / "w").iterdir()} == {"t3"}
+    with pytest.raises(FileNotFoundError, match="v1"):  # a val photo is never a train photo
+        train._real({**cfg, "names": ["v1"]}, tmp_path / "w")
