@@ -54,6 +54,19 @@ def test_the_gate_reads_the_real_val_boxes_where_both_models_have_them():
     assert promote.regressions(worse_map, without) == []  # only where both were scored on them
 
 
+def test_a_candidate_better_on_real_boxes_may_give_up_a_little_synthetic_fit():
+    boxes = {"photos": 9, "objects": 1500, "map50": 0.45, "count_error": 0.23}
+    base: dict = {"map50": 0.98, "count_error": 0.03, "real_boxes": boxes}
+    real_better = {"map50": 0.96, "count_error": 0.045, "real_boxes": {**boxes, "map50": 0.52}}
+    assert promote.regressions(real_better, base) == []  # 2 points of synthetic mAP50 for 7 real
+    forgetting = {**real_better, "map50": 0.94}
+    assert promote.regressions(forgetting, base) == ["fixed val mAP50 0.9400 < 0.9800 - 0.03"]
+    # as good on the real boxes, not better: the synthetic set is held to its own tolerance
+    same_real = {**real_better, "real_boxes": {**boxes, "map50": 0.455}}
+    assert promote.regressions(same_real, base) == ["fixed val mAP50 0.9600 < 0.9800",
+                                                    "fixed val count error 0.0450 > 0.0300"]
+
+
 def test_real_box_scores_come_from_the_labelled_val_photos_only(tmp_path):
     import cv2
     import numpy as np

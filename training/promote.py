@@ -9,8 +9,11 @@ count error per photo on the hand-counted real rows (``training/real_rows.json``
 higher, within a tolerance of about one product per row, and, on the real val photos
 that carry product boxes (``training/labels_real``, made by ``training.label_real``),
 its mAP50 no more than 1 point lower and its count error at the served threshold no more
-than 2 points higher. (Those boxes start from v11's proposals: mAP50-95 on them favours
-v11, so the gate reads mAP50, whose IoU 0.5 tolerates a box drawn a little differently.)
+than 2 points higher. A candidate better on those boxes by more than a point may give up
+up to 3 points of mAP50 and 2 of count error on the synthetic set (fine-tuning on real shelves
+trades fit to the generator away on purpose); beyond that it is forgetting. (Those boxes
+start from v11's proposals: mAP50-95 on them favours v11, so the gate reads mAP50, whose
+IoU 0.5 tolerates a box drawn a little differently.)
 
 Count error is compared at each model's best threshold on that set: it measures how well
 the model counts. The *served* threshold may be calibrated on real photos instead (see
@@ -36,6 +39,11 @@ MAX_RESCAN_CHANGE_PCT = 15.0  # the hand-counted real rows' error is ~16 %: a bi
 HAND_TOLERANCE = 0.03  # mean per-photo error on the hand-counted rows; a photo's rows hold 20-200 products
 REAL_MAP_TOLERANCE = 0.01  # mAP50 on the real val boxes: the issue's "within 1 point"
 REAL_COUNT_TOLERANCE = 0.02  # count error per photo at the served threshold on the real val boxes
+# A candidate better on the real val boxes (mAP50 up by more than REAL_MAP_TOLERANCE) may give up
+# this much on the synthetic fixed val set: fine-tuning on real shelves trades fit to the generator's
+# shelves away on purpose, and the real boxes measure the product. Beyond it, it is forgetting.
+SYNTHETIC_GIVE_MAP = 0.03
+SYNTHETIC_GIVE_COUNT = 0.02
 
 
 def fixed_validation_set(workdir: Path) -> tuple[list[Path], Path]:
@@ -89,10 +97,15 @@ def real_boxes(model: Path, input_size: int | None, real_data: Path, labels: Pat
 def regressions(new: dict, old: dict) -> list[str]:
     """Why ``new`` (``score``) is worse than ``old``; empty: no regression."""
     why = []
-    if new["map50"] < old["map50"] - MAP_TOLERANCE:
-        why.append(f"fixed val mAP50 {new['map50']:.4f} < {old['map50']:.4f}")
-    if new["count_error"] > old["count_error"] + COUNT_TOLERANCE:
-        why.append(f"fixed val count error {new['count_error']:.4f} > {old['count_error']:.4f}")
+    real_better = ("real_boxes" in new and "real_boxes" in old
+                   and new["real_boxes"]["map50"] > old["real_boxes"]["map50"] + REAL_MAP_TOLERANCE)
+    map_tol, count_tol = (SYNTHETIC_GIVE_MAP, SYNTHETIC_GIVE_COUNT) if real_better else (MAP_TOLERANCE, COUNT_TOLERANCE)
+    if new["map50"] < old["map50"] - map_tol:
+        why.append(f"fixed val mAP50 {new['map50']:.4f} < {old['map50']:.4f}"
+                   + (" - " + str(map_tol) if real_better else ""))
+    if new["count_error"] > old["count_error"] + count_tol:
+        why.append(f"fixed val count error {new['count_error']:.4f} > {old['count_error']:.4f}"
+                   + (" + " + str(count_tol) if real_better else ""))
     if "real_val" in new and "real_val" in old:
         if new["real_val"]["share_plausible"] < old["real_val"]["share_plausible"]:
             why.append("fewer plausible counts on the real val photos")
