@@ -78,6 +78,8 @@ def sheet(image: np.ndarray, boxes: np.ndarray, conf: np.ndarray, tile: int = 15
         mx, my = 0.5 * (x2 - x1), 0.5 * (y2 - y1)
         cx1, cy1 = int(max(0, x1 - mx)), int(max(0, y1 - my))
         cx2, cy2 = int(min(w, x2 + mx)), int(min(h, y2 + my))
+        cx1, cy1 = min(cx1, w - 1), min(cy1, h - 1)  # a degenerate (zero-size) proposal still gets a tile
+        cx2, cy2 = max(cx2, cx1 + 1), max(cy2, cy1 + 1)
         crop = image[cy1:cy2, cx1:cx2].copy()
         cv2.rectangle(crop, (int(x1 - cx1), int(y1 - cy1)), (int(x2 - cx1), int(y2 - cy1)), (0, 255, 0), 2)
         s = tile / max(crop.shape[:2])

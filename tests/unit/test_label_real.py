@@ -150,3 +150,10 @@ def test_a_stack_drawn_whole_is_added_as_its_units(tmp_path):
     assert len(boxes) == 6  # three rows of two
     np.testing.assert_allclose(boxes[0], [60, 10, 100, 30], atol=1e-3)
     np.testing.assert_allclose(boxes[-1], [100, 50, 140, 70], atol=1e-3)
+
+
+def test_a_degenerate_proposal_still_gets_its_tile():
+    image = np.zeros((100, 200, 3), np.uint8)
+    boxes = np.array([[10, 10, 10, 10], [199.6, 10, 200, 50], [0, 99.7, 20, 100]], np.float32)
+    page = label_real.sheet(image, boxes, np.array([0.5, 0.4, 0.3], np.float32), tile=50, cols=3)
+    assert page.shape == (70, 150, 3)  # one row of three tiles, each with its caption strip
