@@ -291,7 +291,8 @@ def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: 
     recall and per-photo count error at its served threshold; the false positives there split
     into off the shelf (centred in a region the corrections reject: floor, wall, side unit)
     and on it; the count error at a threshold chosen on the other photos (leave one out);
-    and ms per photo (1 thread, JPEG to boxes at the served threshold)."""
+    and ms per photo (1 thread, JPEG to boxes at the served threshold). Count errors are over
+    the photos with products (a train photo may be labelled for its negatives alone)."""
     import time
 
     from shared import accuracy
@@ -307,15 +308,18 @@ def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: 
     for model, size in models:
         pred = accuracy.predict_set(model, images, labels, input_size=size)
         m = accuracy.metrics(pred)
+        counted = {**pred, "photos": [p for p in pred["photos"] if len(p[3])]}  # a negatives-only photo
+        if len(counted["photos"]) < len(pred["photos"]):  # (a train photo) has no count to be wrong by
+            m["count_error"] = accuracy.metrics(counted, m["conf_threshold"])["count_error"]
         off = on = missed = 0
         per_photo = {}
         for n, (boxes, conf, cls, truth), rs in zip(names, pred["photos"], regions, strict=True):
             keep = conf >= m["conf_threshold"]
             hit = accuracy.match(boxes[keep], conf[keep], truth[:, 1:])[:, 0]
             missed += len(truth) - int(hit.sum())
-            one = accuracy.metrics({**pred, "photos": [(boxes, conf, cls, truth)]})
-            per_photo[n] = {"products": len(truth), "found": int(keep.sum()), "map50": one["map50"],
-                            "recall": one["recall"], "count_error": one["count_error"]}
+            one = accuracy.metrics({**pred, "photos": [(boxes, conf, cls, truth)]}) if len(truth) else {}
+            per_photo[n] = {"products": len(truth), "found": int(keep.sum()), "map50": one.get("map50"),
+                            "recall": one.get("recall"), "count_error": one.get("count_error")}
             for b in boxes[keep][~hit]:
                 cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
                 if any(r[0] <= cx <= r[2] and r[1] <= cy <= r[3] for r in rs):
@@ -324,7 +328,9 @@ def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: 
                     on += 1
         loo = []  # the threshold chosen on the other photos, the count error on this one
         for i in range(len(names)) if len(names) > 1 else []:
-            rest = {**pred, "photos": [p for j, p in enumerate(pred["photos"]) if j != i]}
+            if not len(pred["photos"][i][3]):
+                continue
+            rest = {**pred, "photos": [p for j, p in enumerate(pred["photos"]) if j != i and len(p[3])]}
             loo.append(accuracy.metrics({**pred, "photos": [pred["photos"][i]]},
                                         accuracy.best_threshold(rest))["count_error"])
         det = Detector(model, threads=1, input_size=size)
@@ -346,8 +352,9 @@ def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: 
               f"missed; count error at a threshold chosen on the other photos "
               f"{out[name]['count_error_leave_one_out']}; {ms:.0f} ms a photo")
         for n, r in per_photo.items():
-            print(f"  {n}: {r['products']} products, {r['found']} found, mAP50 {r['map50']:.3f}, recall "
-                  f"{r['recall']:.3f}, count error {r['count_error']:.3f}")
+            print(f"  {n}: {r['products']} products, {r['found']} found" + (
+                f", mAP50 {r['map50']:.3f}, recall {r['recall']:.3f}, count error {r['count_error']:.3f}"
+                if r["products"] else " (negatives only)"))
     return out
 
 

@@ -157,3 +157,27 @@ def test_a_degenerate_proposal_still_gets_its_tile():
     boxes = np.array([[10, 10, 10, 10], [199.6, 10, 200, 50], [0, 99.7, 20, 100]], np.float32)
     page = label_real.sheet(image, boxes, np.array([0.5, 0.4, 0.3], np.float32), tile=50, cols=3)
     assert page.shape == (70, 150, 3)  # one row of three tiles, each with its caption strip
+
+
+def test_a_negatives_only_photo_has_no_count_to_be_wrong_by(tmp_path, monkeypatch):
+    import shutil
+    from pathlib import Path
+
+    from shared import accuracy
+
+    root = Path(__file__).resolve().parents[2]
+    real, labels = tmp_path / "real", tmp_path / "labels"
+    (real / "images").mkdir(parents=True)
+    labels.mkdir()
+    for name, src in (("a", "val_00000"), ("b", "val_00001")):
+        shutil.copy(root / "models" / "validation" / "images" / f"{src}.jpg", real / "images" / f"{name}.jpg")
+    shutil.copy(root / "models" / "validation" / "labels" / "val_00000.txt", labels / "a.txt")
+    (labels / "b.txt").write_text("\n")  # labelled for its negatives alone
+    (real / "train.txt").write_text("images/a.jpg\nimages/b.jpg\n")
+    monkeypatch.setenv("REAL_DATA_DIR", str(real))
+    model = root / "models" / "shelfwatch-v1-int8.onnx"
+    out = label_real.evaluate([(model, 320)], split="train", labels=labels)["shelfwatch-v1-int8@320"]
+    only_a = accuracy.metrics(accuracy.predict_set(model, [real / "images" / "a.jpg"], labels, input_size=320),
+                              out["conf_threshold"])
+    assert out["count_error"] == only_a["count_error"]
+    assert out["per_photo"]["b"]["products"] == 0
