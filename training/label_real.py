@@ -328,9 +328,9 @@ def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: 
                     on += 1
         loo = []  # the threshold chosen on the other photos, the count error on this one
         for i in range(len(names)) if len(names) > 1 else []:
-            if not len(pred["photos"][i][3]):
-                continue
             rest = {**pred, "photos": [p for j, p in enumerate(pred["photos"]) if j != i and len(p[3])]}
+            if not len(pred["photos"][i][3]) or not rest["photos"]:
+                continue
             loo.append(accuracy.metrics({**pred, "photos": [pred["photos"][i]]},
                                         accuracy.best_threshold(rest))["count_error"])
         det = Detector(model, threads=1, input_size=size)
