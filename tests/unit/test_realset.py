@@ -66,6 +66,7 @@ def test_an_unjudged_region_is_greyed_and_its_boxes_dropped(tmp_path):
     (labels / "t1.json").write_text(json.dumps({"ignore_regions": [[200, 120, 300, 200]]}))
     out = realset.build([real / "images" / "t1.jpg"], labels, tmp_path / "set", grid=1)
     picture = cv2.imread(str(out / "t1-whole-r0.jpg"))
+    assert picture is not None
     assert abs(int(picture[160, 250, 0]) - GREY) <= 3
     assert abs(int(picture[40, 60, 0]) - 200) <= 3
     kept = (tmp_path / "set" / "labels" / "train" / "t1-whole-r0.txt").read_text().splitlines()
