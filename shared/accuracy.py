@@ -129,7 +129,9 @@ def evaluate(model_path: Path, images: list[Path], labels_dir: Path, conf_thresh
 
 
 def at_threshold(photos: list[tuple[np.ndarray, np.ndarray, np.ndarray]], threshold: float) -> dict:
-    """Precision, recall (IoU 0.5) and mean per-photo count error at one confidence threshold."""
+    """Precision, recall (IoU 0.5) and mean per-photo count error at one confidence threshold. The
+    count error is over the photos with products: a photo labelled for its negatives alone has no
+    count to be wrong by (its boxes are false positives, in the precision)."""
     tp = fp = fn = 0
     errors = []
     for boxes, conf, truth in photos:
@@ -138,9 +140,11 @@ def at_threshold(photos: list[tuple[np.ndarray, np.ndarray, np.ndarray]], thresh
         tp += int(m.sum())
         fp += int((~m).sum())
         fn += len(truth) - int(m.sum())
-        errors.append(abs(int(keep.sum()) - len(truth)) / max(len(truth), 1))
+        if len(truth):
+            errors.append(abs(int(keep.sum()) - len(truth)) / len(truth))
     return {"conf_threshold": threshold, "precision": round(tp / max(tp + fp, 1), 4),
-            "recall": round(tp / max(tp + fn, 1), 4), "count_error": round(float(np.mean(errors)), 4)}
+            "recall": round(tp / max(tp + fn, 1), 4),
+            "count_error": round(float(np.mean(errors)), 4) if errors else 0.0}
 
 
 def best_threshold(pred: dict, grid=np.arange(0.1, 0.71, 0.025)) -> float:

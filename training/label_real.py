@@ -292,7 +292,7 @@ def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: 
     into off the shelf (centred in a region the corrections reject: floor, wall, side unit)
     and on it; the count error at a threshold chosen on the other photos (leave one out);
     and ms per photo (1 thread, JPEG to boxes at the served threshold). Count errors are over
-    the photos with products (a train photo may be labelled for its negatives alone)."""
+    the photos with products (``shared.accuracy.at_threshold``)."""
     import time
 
     from shared import accuracy
@@ -304,13 +304,11 @@ def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: 
     images = [real_dir() / "images" / f"{n}.jpg" for n in names]
     regions = [json.loads((labels / f"{n}.json").read_text()).get("reject_regions", [])
                if (labels / f"{n}.json").exists() else [] for n in names]
+    data = [p.read_bytes() for p in images]  # for the timing, read once for every model
     out = {}
     for model, size in models:
         pred = accuracy.predict_set(model, images, labels, input_size=size)
         m = accuracy.metrics(pred)
-        counted = {**pred, "photos": [p for p in pred["photos"] if len(p[3])]}  # a negatives-only photo
-        if len(counted["photos"]) < len(pred["photos"]):  # (a train photo) has no count to be wrong by
-            m["count_error"] = accuracy.metrics(counted, m["conf_threshold"])["count_error"]
         off = on = missed = 0
         per_photo = {}
         for n, (boxes, conf, cls, truth), rs in zip(names, pred["photos"], regions, strict=True):
@@ -328,13 +326,12 @@ def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: 
                     on += 1
         loo = []  # the threshold chosen on the other photos, the count error on this one
         for i in range(len(names)) if len(names) > 1 else []:
-            rest = {**pred, "photos": [p for j, p in enumerate(pred["photos"]) if j != i and len(p[3])]}
-            if not len(pred["photos"][i][3]) or not rest["photos"]:
+            rest = {**pred, "photos": [p for j, p in enumerate(pred["photos"]) if j != i]}
+            if not len(pred["photos"][i][3]) or not any(len(p[3]) for p in rest["photos"]):
                 continue
             loo.append(accuracy.metrics({**pred, "photos": [pred["photos"][i]]},
                                         accuracy.best_threshold(rest))["count_error"])
         det = Detector(model, threads=1, input_size=size)
-        data = [p.read_bytes() for p in images]
         det.detect(data[0])
         t0 = time.perf_counter()
         for d in data:

@@ -87,17 +87,17 @@ def _pseudo(p: dict, workdir: Path) -> Path:
 
 def _real(r: dict, workdir: Path) -> Path:
     """The labelled real train photos, whole and tiled, ``repeat`` times (see training/realset.py)."""
-    photos = realset.labelled_train(Path(r["photos"]), Path(r["list"]), Path(r.get("labels", "training/labels_real")))
+    labels = Path(r.get("labels", "training/labels_real"))
+    photos = realset.labelled_train(Path(r["photos"]), Path(r["list"]), labels)
     if "names" in r:  # a fixed subset (a comparison holds the photos still while it changes something else)
         missing = set(r["names"]) - {p.stem for p in photos}
         if missing:
             raise FileNotFoundError(f"not labelled train photos: {sorted(missing)}")
         photos = [p for p in photos if p.stem in set(r["names"])]
     if not photos:
-        raise FileNotFoundError(f"{r['list']}: none of its photos has product boxes in {r.get('labels')}")
+        raise FileNotFoundError(f"{r['list']}: none of its photos has product boxes in {labels}")
     repeat, grid = int(r.get("repeat", 1)), int(r.get("grid", 2))
-    return realset.build(photos, Path(r.get("labels", "training/labels_real")),
-                         workdir / f"real-{len(photos)}photos-r{repeat}-g{grid}",
+    return realset.build(photos, labels, workdir / f"real-{len(photos)}photos-r{repeat}-g{grid}",
                          repeat=repeat, grid=grid, overlap=float(r.get("overlap", 0.25)))
 
 
