@@ -3,7 +3,7 @@
     python -m training.label_real propose NAME [NAME ...] [--conf 0.1] [--dedupe IOU]   # proposals to review
     python -m training.label_real apply NAME [NAME ...]                  # proposals + corrections → labels
     python -m training.label_real agree NAME --second DIR                # two passes' agreement (box F1)
-    python -m training.label_real evaluate [MODEL ...] [--split val]     # models on the labelled photos
+    python -m training.label_real evaluate [MODEL ...] [--size N] [--labels DIR] [--json OUT]  # on labelled photos
 
 The real photos (``REAL_DATA_DIR``, the sku110k-shelf folder: ``images/``, ``train.txt``,
 ``val.txt``) stay outside the repository, and so does everything cut from them (the review
@@ -378,13 +378,20 @@ def main(argv: list[str] | None = None) -> int:
     e.add_argument("--split", default="val", choices=["train", "val"])
     e.add_argument("--size", type=int, action="append", default=None,
                    help="input size(s) to run MODELs at (repeat; default: each file's own)")
+    e.add_argument("--labels", type=Path, default=LABELS,
+                   help="the labels folder (another one holds, say, an earlier round's val photos only)")
+    e.add_argument("--json", type=Path, default=None, help="also write the figures here")
     args = ap.parse_args(argv)
     if args.cmd == "propose":
         propose(args.names, args.conf, args.work, args.dedupe)
     elif args.cmd == "apply":
         apply(args.names, args.work, args.labels)
     elif args.cmd == "evaluate":
-        evaluate([(m, z) for m in args.models for z in (args.size or [None])] or served_models(), args.split)
+        out = evaluate([(m, z) for m in args.models for z in (args.size or [None])] or served_models(), args.split,
+                       args.labels)
+        if args.json:
+            args.json.parent.mkdir(parents=True, exist_ok=True)
+            args.json.write_text(json.dumps(out, indent=1))
     else:
         agree(args.names, args.second, args.labels)
     return 0

@@ -181,3 +181,29 @@ def test_a_negatives_only_photo_has_no_count_to_be_wrong_by(tmp_path, monkeypatc
                               out["conf_threshold"])
     assert out["count_error"] == only_a["count_error"]
     assert out["per_photo"]["b"]["products"] == 0
+
+
+def test_evaluate_reads_another_labels_folder_and_writes_its_figures(tmp_path, monkeypatch):
+    """`evaluate --labels DIR --json OUT`: only the photos DIR labels are scored (an earlier round's
+    val photos, say), and the figures printed are the figures written."""
+    import json
+    import shutil
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    real, labels = tmp_path / "real", tmp_path / "labels"
+    (real / "images").mkdir(parents=True)
+    labels.mkdir()
+    for name, src in (("a", "val_00000"), ("b", "val_00001")):
+        shutil.copy(root / "models" / "validation" / "images" / f"{src}.jpg", real / "images" / f"{name}.jpg")
+    shutil.copy(root / "models" / "validation" / "labels" / "val_00000.txt", labels / "a.txt")
+    (real / "val.txt").write_text("images/a.jpg\nimages/b.jpg\n")  # b is in the split but not in this folder
+    monkeypatch.setenv("REAL_DATA_DIR", str(real))
+    out = tmp_path / "figures.json"
+    model = root / "models" / "shelfwatch-v1-int8.onnx"
+    assert label_real.main(["evaluate", str(model), "--size", "320", "--labels", str(labels), "--json", str(out)]) == 0
+    figures = json.loads(out.read_text())["shelfwatch-v1-int8@320"]
+    assert list(figures["per_photo"]) == ["a"]
+    assert figures["photos"] == 1
+    assert figures["objects"] == len((labels / "a.txt").read_text().split()) // 5
+    assert 0 < figures["map50"] <= 1
