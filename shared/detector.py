@@ -57,6 +57,8 @@ class ModelCard:
     keep_layers: bool = False
     # a close-up photo runs again, smaller: {"median_side": px, "factor": f} (None: off; see Detector.zoom_size)
     zoom_out: dict | None = None
+    # the not-a-shelf check's limits measured on this model (None: the defaults; see shared.plausibility)
+    shelf_check: dict | None = None
 
     @classmethod
     def load(cls, model_path: Path) -> ModelCard:
@@ -77,6 +79,7 @@ class ModelCard:
             contain_threshold=raw.get("contain_threshold"),
             keep_layers=bool(raw.get("keep_layers", False)),
             zoom_out=raw.get("zoom_out"),
+            shelf_check=raw.get("shelf_check"),
         )
 
 

@@ -46,7 +46,17 @@ as readily as it joins a real row (share of boxes in rows of three or more: shel
 the photo's size is not needed either.
 
 The thresholds belong to the detector they were measured on: a model with another
-confidence threshold or calibration needs the benchmark run again.
+confidence threshold or calibration needs the benchmark run again, and its card carries
+what it measured (``shelf_check``: any of ``confident``, ``max_confident_share``,
+``max_side_by_side``; the rest stay the defaults below). shelfwatch-v14, served in
+``accurate`` at 800 px since 2026-12-01, is less sure of itself than v11 (its served
+threshold is 0.175): on the same 1110 runs its shelf photos read a confident share of
+0.08 – 0.99 (train_2992, an aisle seen from its end, the lowest, at 800 and 1024 px) and
+its noise 0.00, so with v11's 0.18 it flagged 6 shelf photos; its card sets
+``max_confident_share`` 0.04 (side by side unchanged: shelves 0.51 – 1.00, noise 0.15 –
+0.53), which flags every noise run v11's limits flagged on v14 and no shelf photo (of the
+other generated images it flags fewer than 0.18 did: text 2 of 11 instead of 5, shuffled
+tiles 2 of 12 instead of 4, checkerboards 1 of 10 instead of 2).
 """
 
 from __future__ import annotations
@@ -64,6 +74,16 @@ MAX_CONFIDENT_SHARE = 0.18  # flagged only below this share of confident boxes .
 MAX_SIDE_BY_SIDE = 0.80  # ... and below this share of boxes with a neighbour beside them
 SIDE_OVERLAP = 0.5  # neighbours overlap vertically by at least this share of the shorter box
 SIDE_GAP = 0.25  # and the space between them (or their overlap) is at most this share of the narrower box's width
+
+
+def limits_of(card_limits: dict | None) -> tuple[float, float, float]:
+    """(confident, max confident share, max side-by-side share): a card's ``shelf_check`` over the defaults."""
+    given = card_limits or {}
+    unknown = set(given) - {"confident", "max_confident_share", "max_side_by_side", "measured"}
+    if unknown:
+        raise ValueError(f"shelf_check: unknown limits {sorted(unknown)}")
+    return (float(given.get("confident", CONFIDENT)), float(given.get("max_confident_share", MAX_CONFIDENT_SHARE)),
+            float(given.get("max_side_by_side", MAX_SIDE_BY_SIDE)))
 
 
 @dataclass(frozen=True)
@@ -96,28 +116,30 @@ def side_by_side(boxes: np.ndarray) -> np.ndarray:
     return np.asarray(beside.any(axis=1) | beside.any(axis=0))
 
 
-def traits(found: Sequence[Detection]) -> Traits:
+def traits(found: Sequence[Detection], confident: float = CONFIDENT) -> Traits:
     """The traits of one photo's detections (zeros for none)."""
     if not found:
         return Traits(0, 0.0, 0.0, 0.0)
     conf = np.array([d.confidence for d in found], np.float64)
     boxes = np.array([d.box for d in found], np.float64)
-    return Traits(len(found), float(np.mean(conf >= CONFIDENT)), float(np.mean(side_by_side(boxes))),
+    return Traits(len(found), float(np.mean(conf >= confident)), float(np.mean(side_by_side(boxes))),
                   float(np.median(conf)))
 
 
-def not_a_shelf(found: Sequence[Detection]) -> str | None:
+def not_a_shelf(found: Sequence[Detection], card_limits: dict | None = None) -> str | None:
     """None for a plausible shelf photo, else a short reason a person can read.
 
     ``found`` is the photo's detections as the detector returns them (at the model
-    card's confidence threshold). Pure: no model, no pixels; see the module's doc for
-    the rule and its measured margins.
+    card's confidence threshold); ``card_limits`` the card's ``shelf_check`` (None: the
+    defaults, measured on v11). Pure: no model, no pixels; see the module's doc for the
+    rule and its measured margins.
     """
-    t = traits(found)
+    confident, max_confident_share, max_side_by_side = limits_of(card_limits)
+    t = traits(found, confident)
     if t.detections < MIN_DETECTIONS:
         return None
-    if t.confident_share < MAX_CONFIDENT_SHARE and t.side_by_side < MAX_SIDE_BY_SIDE:
+    if t.confident_share < max_confident_share and t.side_by_side < max_side_by_side:
         return (f"detections look like noise, not products: {t.detections} boxes, "
-                f"{t.confident_share:.0%} at confidence ≥ {CONFIDENT:.1f} (median {t.median_confidence:.2f}), "
+                f"{t.confident_share:.0%} at confidence ≥ {confident:.1f} (median {t.median_confidence:.2f}), "
                 f"{t.side_by_side:.0%} side by side with a neighbour")
     return None

@@ -208,8 +208,9 @@ def measure(items: Iterator[tuple[str, str, str, bytes]], dets: dict[str, Detect
         for mode, det in dets.items():
             found = det.detect(data)
             analysis = analyse_photo(data, found)
-            t = plausibility.traits(found)
-            reason = plausibility.not_a_shelf(found)
+            confident, _, _ = plausibility.limits_of(det.card.shelf_check)  # the card's limits, as the worker
+            t = plausibility.traits(found, confident)
+            reason = plausibility.not_a_shelf(found, det.card.shelf_check)
             rows.append({"set": group, "category": category, "photo": name, "mode": mode, "bytes": len(data),
                          "detections": t.detections, "confident_share": round(t.confident_share, 4),
                          "side_by_side": round(t.side_by_side, 4), "median_confidence": round(t.median_confidence, 4),
@@ -255,7 +256,7 @@ def ranges(rows: list[dict]) -> dict:
     return out
 
 
-def table(summary: list[dict], rng: dict, rows: list[dict]) -> str:
+def table(summary: list[dict], rng: dict, rows: list[dict], limits: dict[str, tuple] | None = None) -> str:
     lines = [f"{'set':<9} {'category':<20} {'mode':<8} {'photos':>6} {'med det':>7} {'max det':>7} "
              f"{'≥' + str(plausibility.MIN_DETECTIONS) + ' det':>7} {'flagged':>7}"]
     for s in summary:
@@ -267,6 +268,10 @@ def table(summary: list[dict], rng: dict, rows: list[dict]) -> str:
     lines.append(f"{'':<18} {'mode':<8} " + " ".join(f"{name:>26}" for _, name, _ in TRAITS))
     lines.append(f"{'threshold (<)':<18} {'':<8} " + " ".join(
         f"{(f'{thr:.2f}' if thr is not None else '–'):>26}" for _, _, thr in TRAITS))
+    for mode, (confident, share, beside) in (limits or {}).items():  # a card's own limits (shelf_check)
+        if (confident, share, beside) != plausibility.limits_of(None):
+            lines.append(f"{'  its card (<)':<18} {mode:<8} {f'{share:.2f} (≥ {confident:.2f} conf)':>26} "
+                         f"{f'{beside:.2f}':>26}")
     for label, per_mode in rng.items():
         for mode, vals in per_mode.items():
             lines.append(f"{label:<18} {mode:<8} " + " ".join(
@@ -310,7 +315,7 @@ def main() -> None:
 
     summary = summarise(rows)
     rng = ranges(rows)
-    print(table(summary, rng, rows))
+    print(table(summary, rng, rows, {mode: plausibility.limits_of(det.card.shelf_check) for mode, det in dets.items()}))
     false_flags = [r for r in rows if r["set"] == SHELF and r["flagged"]]
     print(f"shelf photos flagged: {len(false_flags)} of {sum(r['set'] == SHELF for r in rows)} (photo × mode)")
     print(f"wall {wall:.0f} s")

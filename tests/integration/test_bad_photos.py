@@ -1,14 +1,16 @@
 """Photos that are not shelves, or not photos at all, fail alone, with a reason; the rest of the batch stands.
 
 The worker's own batch function (``shared.batches.process_batch``) on the real database
-and object storage, with the served model (v11: the not-a-shelf check was measured on it;
-v1, the tests' pin, finds nothing at all on noise).
+and object storage, with each served model (v11 in ``fast``, v14 in ``accurate``, whose card
+carries the not-a-shelf limits measured on it; v1, the tests' pin, finds nothing at all on
+noise).
 """
 
 from __future__ import annotations
 
 import cv2
 import numpy as np
+import pytest
 
 from tests.conftest import SAMPLES
 from tests.paths import MODELS
@@ -19,8 +21,9 @@ def noise_jpeg(seed: int) -> bytes:
     return cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])[1].tobytes()
 
 
+@pytest.mark.parametrize("model", ["shelfwatch-v11-int8", "shelfwatch-v14-int8"])
 def test_noise_and_a_poison_photo_fail_alone_and_the_shelves_in_their_batch_are_counted(factory, settings, tenant,
-                                                                                        api_key):
+                                                                                        api_key, model):
     from shared.audits import submit_audit
     from shared.batches import process_batch
     from shared.detector import Detector
@@ -36,7 +39,7 @@ def test_noise_and_a_poison_photo_fail_alone_and_the_shelves_in_their_batch_are_
     photos = [shelf, noise_jpeg(1), poison, good]
     sub = submit_audit(factory, store, settings, tenant_id=tenant, store_id="bad", aisle=None, captured_at=None,
                        idempotency_key=None, photos=photos)
-    detector = Detector(MODELS / "shelfwatch-v11-int8.onnx", threads=1)
+    detector = Detector(MODELS / f"{model}.onnx", threads=1)
     report = process_batch(factory, store, {"accurate": detector, "fast": detector}, [str(j) for j in sub.job_ids])
     with factory() as session:
         jobs = {j.id: j for j in session.query(Job).filter(Job.id.in_(sub.job_ids))}

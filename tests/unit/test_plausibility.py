@@ -1,4 +1,4 @@
-"""``shared.plausibility``: shelf-like and noise-like detections built here, no model, no photos."""
+"""``shared.plausibility``: shelf-like and noise-like detections built here (no photos; one test reads cards)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from shared.plausibility import (
     MAX_CONFIDENT_SHARE,
     MAX_SIDE_BY_SIDE,
     MIN_DETECTIONS,
+    limits_of,
     not_a_shelf,
     side_by_side,
     traits,
@@ -117,3 +118,44 @@ def test_input_is_not_changed_and_any_sequence_will_do():
     before = list(found)
     assert not_a_shelf(found) == not_a_shelf(list(found))
     assert list(found) == before
+
+
+def unsure_scattered_shelf() -> list[Detection]:
+    """A wide aisle shot a less confident model reads: 8 % of its boxes at 0.4 or more, half of them side by side."""
+    found = [det(d.box, 0.45 if i % 12 == 0 else 0.2) for i, d in enumerate(noise(n=150, seed=3))]
+    row = shelf(rows=1, facings=100, confidences=(0.2,))[:100]
+    return found + row
+
+
+def test_a_card_s_limits_replace_the_defaults_it_names():
+    found = unsure_scattered_shelf()
+    t = traits(found)
+    assert 0.04 < t.confident_share < MAX_CONFIDENT_SHARE  # below v11's limit, above v14's
+    assert t.side_by_side < MAX_SIDE_BY_SIDE
+    assert not_a_shelf(found) is not None  # the defaults, measured on v11, would call it noise
+    assert not_a_shelf(found, {"max_confident_share": 0.04}) is None  # v14's card: a shelf
+    assert not_a_shelf(noise(), {"max_confident_share": 0.04}) is not None  # noise is still noise
+    assert limits_of({"max_confident_share": 0.04}) == (CONFIDENT, 0.04, MAX_SIDE_BY_SIDE)
+
+
+def test_a_card_s_confidence_level_moves_the_share_and_the_reason():
+    found = noise()  # confidences 0.25-0.36
+    assert traits(found, confident=0.3).confident_share > 0.3
+    assert not_a_shelf(found, {"confident": 0.3}) is None
+    assert "at confidence ≥ 0.2" in (not_a_shelf(found, {"confident": 0.2, "max_confident_share": 1.01}) or "")
+
+
+def test_an_unknown_limit_is_refused_not_ignored():
+    with pytest.raises(ValueError, match="unknown limits"):
+        not_a_shelf(shelf(), {"max_confident": 0.1})
+
+
+def test_the_served_cards_limits_are_readable():
+    from shared.detector import ModelCard
+    from shared.registry import load
+    from tests.paths import MODELS
+
+    for spec in load(MODELS)["modes"].values():
+        card = ModelCard.load(MODELS / spec["model"])
+        limits_of(card.shelf_check)  # raises on a misspelt limit
+    assert ModelCard.load(MODELS / "shelfwatch-v14-int8.onnx").shelf_check["max_confident_share"] == 0.04
