@@ -158,4 +158,6 @@ def test_the_served_cards_limits_are_readable():
     for spec in load(MODELS)["modes"].values():
         card = ModelCard.load(MODELS / spec["model"])
         limits_of(card.shelf_check)  # raises on a misspelt limit
-    assert ModelCard.load(MODELS / "shelfwatch-v14-int8.onnx").shelf_check["max_confident_share"] == 0.04
+    v14 = ModelCard.load(MODELS / "shelfwatch-v14-int8.onnx").shelf_check
+    assert v14 is not None
+    assert v14["max_confident_share"] == 0.04
