@@ -89,3 +89,15 @@ def test_real_box_scores_come_from_the_labelled_val_photos_only(tmp_path):
     assert 0.5 < score["map50"] <= 1.0  # the synthetic photo, scored against its own true boxes
     assert np.isfinite(score["count_error"])
     assert promote.real_boxes(V1, None, real, tmp_path / "none") is None
+
+
+def test_a_candidate_whose_card_fails_shelf_photos_as_noise_is_refused():
+    real_val = {"photos": 45, "median_count": 150.0, "share_plausible": 1.0,
+                "hand_counted_rows": {"mean_photo_error": 0.15}, "not_a_shelf": []}
+    base: dict = {"map50": 0.98, "count_error": 0.03, "real_val": real_val}
+    assert promote.regressions(base, base) == []
+    flags = {**base, "real_val": {**real_val, "not_a_shelf": ["train_2992.jpg"]}}
+    why = promote.regressions(flags, base)
+    assert len(why) == 1
+    assert why[0].startswith("the not-a-shelf check fails real shelf photos (train_2992.jpg)")
+    assert "shelf_check" in why[0]

@@ -4,7 +4,8 @@ A candidate is promoted to a mode only if, on the fixed validation set (syntheti
 photos regenerated bit-for-bit from a seed, so every model is judged on the same
 photos), its mAP50 is no lower and its count error no higher than the model the mode
 runs now, within a small tolerance; and, given the real shelf photos (``--real-data``),
-its share of plausible per-photo counts on the real val photos is no lower, its mean
+its share of plausible per-photo counts on the real val photos is no lower, none of them
+fails the not-a-shelf check with the candidate card's limits (``shared.plausibility``), its mean
 count error per photo on the hand-counted real rows (``training/real_rows.json``) no
 higher, within a tolerance of about one product per row, and, on the real val photos
 that carry product boxes (``training/labels_real``, made by ``training.label_real``),
@@ -66,13 +67,18 @@ def score(model: Path, input_size: int | None, photos: list[Path], labels: Path,
     real = realcheck.real_photos(real_data / "images", real_data / "val.txt") if real_data else []
     if real and real_data is not None:
         from shared.detector import Detector
+        from shared.plausibility import not_a_shelf
 
         det = Detector(model, threads=1, input_size=input_size)
-        found = {p.name: [d.box for d in det.detect(p.read_bytes())] for p in real}
+        detections = {p.name: det.detect(p.read_bytes()) for p in real}
+        found = {name: [d.box for d in ds] for name, ds in detections.items()}
         summary = realcheck.count_summary([len(boxes) for boxes in found.values()])
         out["real_val"] = {"photos": len(real), "median_count": float(summary["count_median"]),
                            "share_plausible": summary["share_plausible"],
-                           "hand_counted_rows": realcheck.hand_count_errors(found)}
+                           "hand_counted_rows": realcheck.hand_count_errors(found),
+                           # shelf photos the worker would fail as noise, with the card's own limits
+                           "not_a_shelf": sorted(n for n, ds in detections.items()
+                                                 if not_a_shelf(ds, det.card.shelf_check))}
         boxes = real_boxes(model, input_size, real_data)
         if boxes:
             out["real_boxes"] = boxes
@@ -106,6 +112,10 @@ def regressions(new: dict, old: dict) -> list[str]:
     if new["count_error"] > old["count_error"] + count_tol:
         why.append(f"fixed val count error {new['count_error']:.4f} > {old['count_error']:.4f}"
                    + (" + " + str(count_tol) if real_better else ""))
+    if "real_val" in new and new["real_val"].get("not_a_shelf"):
+        why.append(f"the not-a-shelf check fails real shelf photos ({', '.join(new['real_val']['not_a_shelf'])}): "
+                   "measure the candidate's limits (python -m devtools.bench.shelf_check) and put them in its "
+                   "card's shelf_check")
     if "real_val" in new and "real_val" in old:
         if new["real_val"]["share_plausible"] < old["real_val"]["share_plausible"]:
             why.append("fewer plausible counts on the real val photos")
