@@ -112,11 +112,27 @@ def check_end_state(factory, jobs: list[uuid.UUID]) -> None:
         assert session.execute(select(func.count()).where(Job.id.in_(jobs), Job.status == "running")).scalar() == 0
 
 
+def dead_or_gone(pid: int, timeout: float = 5.0) -> None:
+    """Wait until ``pid`` is a zombie or no longer exists (a SIGKILL is delivered asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError):
+            return
+        if state in ("Z", "X"):
+            return
+        time.sleep(0.02)
+    raise AssertionError(f"process {pid} still alive {timeout:g} s after SIGKILL")
+
+
 def kill_a_busy_child(farm: Farm, factory, jobs: list[uuid.UUID]) -> tuple[int, list[uuid.UUID]]:
     """``kill -9`` of a pool child in the middle of a batch; returns its pid and the jobs it held.
 
-    The jobs are read again after the kill: a child may finish its batch between the look
-    and the kill (then another busy child is tried).
+    The jobs are read again once the child is dead and a commit it sent before dying has had
+    time to land: a child may finish its batch between the look and the kill (then another
+    busy child is tried). Read at once, a batch whose commit was on the wire counted as
+    stalled and then showed done by its first attempt, 0.1 s before the kill was noted.
     """
     from shared.models import Job
 
@@ -135,6 +151,8 @@ def kill_a_busy_child(farm: Farm, factory, jobs: list[uuid.UUID]) -> tuple[int, 
         victim = int(busy[0].claimed_by.rsplit(":", 1)[1])
         assert victim in children(farm.worker.pid)
         os.kill(victim, signal.SIGKILL)
+        dead_or_gone(victim)
+        time.sleep(0.5)  # a commit the child sent before it died still lands: read the jobs after it
         stalled = [j for j, _ in running(busy[0].claimed_by)]
         if stalled:
             return victim, stalled
