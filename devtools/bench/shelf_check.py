@@ -208,9 +208,9 @@ def measure(items: Iterator[tuple[str, str, str, bytes]], dets: dict[str, Detect
         for mode, det in dets.items():
             found = det.detect(data)
             analysis = analyse_photo(data, found)
-            confident, _, _ = plausibility.limits_of(det.card.shelf_check)  # the card's limits, as the worker
-            t = plausibility.traits(found, confident)
-            reason = plausibility.not_a_shelf(found, det.card.shelf_check)
+            limits = det.card.shelf_check  # the card's own limits, as the worker reads them
+            t = plausibility.traits(found, plausibility.limits_of(limits)[0])
+            reason = plausibility.not_a_shelf(found, limits)
             rows.append({"set": group, "category": category, "photo": name, "mode": mode, "bytes": len(data),
                          "detections": t.detections, "confident_share": round(t.confident_share, 4),
                          "side_by_side": round(t.side_by_side, 4), "median_confidence": round(t.median_confidence, 4),
