@@ -159,11 +159,11 @@ def test_a_degenerate_proposal_still_gets_its_tile():
     assert page.shape == (70, 150, 3)  # one row of three tiles, each with its caption strip
 
 
-def test_a_negatives_only_photo_has_no_count_to_be_wrong_by(tmp_path, monkeypatch):
+def two_real_photos(tmp_path, monkeypatch, split: str):
+    """A real-photo folder of two synthetic val photos, ``a`` (labelled) and ``b``, listed in
+    ``split``; REAL_DATA_DIR points at it. Returns (real folder, labels folder, the v1 model)."""
     import shutil
     from pathlib import Path
-
-    from shared import accuracy
 
     root = Path(__file__).resolve().parents[2]
     real, labels = tmp_path / "real", tmp_path / "labels"
@@ -172,10 +172,16 @@ def test_a_negatives_only_photo_has_no_count_to_be_wrong_by(tmp_path, monkeypatc
     for name, src in (("a", "val_00000"), ("b", "val_00001")):
         shutil.copy(root / "models" / "validation" / "images" / f"{src}.jpg", real / "images" / f"{name}.jpg")
     shutil.copy(root / "models" / "validation" / "labels" / "val_00000.txt", labels / "a.txt")
-    (labels / "b.txt").write_text("\n")  # labelled for its negatives alone
-    (real / "train.txt").write_text("images/a.jpg\nimages/b.jpg\n")
+    (real / f"{split}.txt").write_text("images/a.jpg\nimages/b.jpg\n")
     monkeypatch.setenv("REAL_DATA_DIR", str(real))
-    model = root / "models" / "shelfwatch-v1-int8.onnx"
+    return real, labels, root / "models" / "shelfwatch-v1-int8.onnx"
+
+
+def test_a_negatives_only_photo_has_no_count_to_be_wrong_by(tmp_path, monkeypatch):
+    from shared import accuracy
+
+    real, labels, model = two_real_photos(tmp_path, monkeypatch, "train")
+    (labels / "b.txt").write_text("\n")  # labelled for its negatives alone
     out = label_real.evaluate([(model, 320)], split="train", labels=labels)["shelfwatch-v1-int8@320"]
     only_a = accuracy.metrics(accuracy.predict_set(model, [real / "images" / "a.jpg"], labels, input_size=320),
                               out["conf_threshold"])
@@ -187,20 +193,9 @@ def test_evaluate_reads_another_labels_folder_and_writes_its_figures(tmp_path, m
     """`evaluate --labels DIR --json OUT`: only the photos DIR labels are scored (an earlier round's
     val photos, say), and the figures printed are the figures written."""
     import json
-    import shutil
-    from pathlib import Path
 
-    root = Path(__file__).resolve().parents[2]
-    real, labels = tmp_path / "real", tmp_path / "labels"
-    (real / "images").mkdir(parents=True)
-    labels.mkdir()
-    for name, src in (("a", "val_00000"), ("b", "val_00001")):
-        shutil.copy(root / "models" / "validation" / "images" / f"{src}.jpg", real / "images" / f"{name}.jpg")
-    shutil.copy(root / "models" / "validation" / "labels" / "val_00000.txt", labels / "a.txt")
-    (real / "val.txt").write_text("images/a.jpg\nimages/b.jpg\n")  # b is in the split but not in this folder
-    monkeypatch.setenv("REAL_DATA_DIR", str(real))
+    _, labels, model = two_real_photos(tmp_path, monkeypatch, "val")  # b is in the split but not in this folder
     out = tmp_path / "figures.json"
-    model = root / "models" / "shelfwatch-v1-int8.onnx"
     assert label_real.main(["evaluate", str(model), "--size", "320", "--labels", str(labels), "--json", str(out)]) == 0
     figures = json.loads(out.read_text())["shelfwatch-v1-int8@320"]
     assert list(figures["per_photo"]) == ["a"]
