@@ -97,7 +97,7 @@ def predict_set(model_path: Path, images: list[Path], labels_dir: Path, threads:
         photos.append((np.array([d.box for d in found], np.float32).reshape(-1, 4),
                        np.array([d.confidence for d in found], np.float32),
                        np.array([d.class_id for d in found], int), truth))
-    return {"photos": photos, "classes": det.classes, "card_threshold": det.card.conf_threshold}
+    return {"photos": photos, "classes": det.classes, "card_threshold": det.threshold}
 
 
 def metrics(pred: dict, conf_threshold: float | None = None) -> dict:

@@ -59,6 +59,15 @@ class ModelCard:
     zoom_out: dict | None = None
     # the not-a-shelf check's limits measured on this model (None: the defaults; see shared.plausibility)
     shelf_check: dict | None = None
+    # the threshold chosen for each input size it was calibrated at, {size: threshold} (see threshold_at)
+    conf_thresholds: dict[int, float] | None = None
+
+    def threshold_at(self, size: int) -> float:
+        """The confidence threshold to serve at input ``size``: the one calibrated there
+        (``conf_thresholds``, chosen on labelled real photos by ``training.label_real
+        calibrate``), else ``conf_threshold``. The network is surer of itself at some
+        sizes than at others, so one threshold does not fit every size."""
+        return (self.conf_thresholds or {}).get(int(size), self.conf_threshold)
 
     @classmethod
     def load(cls, model_path: Path) -> ModelCard:
@@ -80,6 +89,8 @@ class ModelCard:
             keep_layers=bool(raw.get("keep_layers", False)),
             zoom_out=raw.get("zoom_out"),
             shelf_check=raw.get("shelf_check"),
+            conf_thresholds={int(k): float(v) for k, v in raw["conf_thresholds"].items()}
+            if raw.get("conf_thresholds") else None,
         )
 
 
@@ -199,7 +210,8 @@ class Detector:
         # the same file at another input size finds other things: a version of its own
         self.version = self.card.version + (f"@{self.size}" if self.size != self.card.input_size else "")
         self.classes = self.card.classes
-        self.conf = self.card.conf_threshold if conf_threshold is None else conf_threshold
+        self.threshold = self.card.threshold_at(self.size)  # what is served at this size
+        self.conf = self.threshold if conf_threshold is None else conf_threshold
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads
         opts.inter_op_num_threads = 1
@@ -272,8 +284,8 @@ class Detector:
         The model learnt products a few dozen input pixels across (real shelves: a median
         of ~34 px at 640). On a close-up, products 70+ px across, it is unsure of them
         and undercounts; the same photo at 0.8 of the size brings them back into range.
-        Whether a photo is a close-up is read off its detections at the card's threshold
-        (not the caller's), so evaluation at any threshold sees what is served. Measured
+        Whether a photo is a close-up is read off its detections at the served threshold
+        (the card's at this size, not the caller's), so evaluation at any threshold sees what is served. Measured
         on v9, synthetic shelves: count error 4.15 % → 3.6 % and 3.5 → 3.3 % on the two
         sets the rule was tuned on, 3.6 → 2.7 % on the fixed val set; none of the 232
         real photos here is a close-up by this rule.
@@ -281,7 +293,7 @@ class Detector:
         zoom = self.card.zoom_out
         if not zoom or self.stride is None:  # a static-shape model has one input size
             return None
-        sure = np.array([d.box for d in found if d.confidence >= self.card.conf_threshold]).reshape(-1, 4)
+        sure = np.array([d.box for d in found if d.confidence >= self.threshold]).reshape(-1, 4)
         if not len(sure):
             return None
         decoded, r, _, _ = meta

@@ -24,7 +24,7 @@ import onnx
 
 from shared import accuracy as evaluate
 from shared.detector import Detector, sha256_file
-from training import offline, quantize, realcheck, train
+from training import label_real, offline, quantize, realcheck, train
 
 
 def export_onnx(best_pt: Path, out: Path, imgsz: int, workdir: Path) -> Path:
@@ -137,6 +137,24 @@ def main() -> int:
         choice = (f"prior matching: median count on {len(photos)} unlabelled real training photos nearest "
                   f"{real['products_per_photo']} products per photo (synthetic val's best was {synthetic_best})")
         print(f"threshold {threshold} (real median counts by threshold: {medians})")
+    conf_thresholds = None
+    labelled_rule = cfg.get("threshold", {}).get("real_labels")
+    taught = (cfg["data"].get("real") or {}).get("names")
+    if labelled_rule is not None and cfg["data"].get("real") and taught is None:
+        print("warning: the config does not pin its real photos (data.real.names): which labelled photos are held "
+              f"out is unknown; the threshold stays {threshold}")
+    elif labelled_rule is not None:  # labelled real photos it was not taught on: choose by them, per input size
+        sizes = [size, *[z for z in labelled_rule.get("sizes", []) if z != size]]
+        try:
+            cal = label_real.calibrate(int8, sizes, min_photos=labelled_rule.get("min_photos", 5),
+                                       taught=set(taught or []))
+        except SystemExit as exc:
+            print(f"warning: {exc}; the threshold stays {threshold}")
+        else:
+            choice = (f"per input size, the lowest mean per-photo count error on the {cal[size]['photos']} labelled "
+                      f"real train photos not taught, unjudged parts left out (before it: {threshold} by {choice})")
+            threshold = cal[size]["threshold"]
+            conf_thresholds = {str(z): r["threshold"] for z, r in cal.items()}
     m = {name: evaluate.metrics(pr, threshold) for name, pr in pred.items()}
     m_fp32, m_int8 = m[fp32.name], m[int8.name]
     m_synth_best = evaluate.metrics(pred[int8.name], synthetic_best)
@@ -146,7 +164,7 @@ def main() -> int:
     drop = m_fp32["map50"] - m_int8["map50"]
     passed = drop <= gate["max_int8_map50_drop"] and m_int8["map50"] >= gate["min_int8_map50"]
     common = {
-        **base, "conf_threshold": threshold,
+        **base, "conf_threshold": threshold, **({"conf_thresholds": conf_thresholds} if conf_thresholds else {}),
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "architecture": cfg["model"],
         "trained_from": (f"not trained: the weights of {args.weights}" if args.weights

@@ -202,3 +202,64 @@ def test_evaluate_reads_another_labels_folder_and_writes_its_figures(tmp_path, m
     assert figures["photos"] == 1
     assert figures["objects"] == len((labels / "a.txt").read_text().split()) // 5
     assert 0 < figures["map50"] <= 1
+
+
+def test_unjudged_regions_score_neither_hit_miss_nor_false_positive(tmp_path):
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "t.json").write_text(json.dumps({"ignore_regions": [[0, 0, 50, 100]]}))
+    boxes = np.array([[10, 10, 30, 30], [60, 10, 80, 30]], np.float32)  # centred in the region, and outside it
+    conf, cls = np.array([0.9, 0.8], np.float32), np.array([0, 0])
+    truth = np.array([[0, 12, 12, 28, 28], [0, 100, 10, 120, 30]], np.float32)
+    (b, k, c, t), = label_real.judged(["t"], [(boxes, conf, cls, truth)], labels)
+    np.testing.assert_array_equal(b, boxes[1:])
+    np.testing.assert_array_equal(k, conf[1:])
+    np.testing.assert_array_equal(t, truth[1:])
+    (b, _, _, t), = label_real.judged(["v"], [(boxes, conf, cls, truth)], labels)  # no corrections: all judged
+    assert len(b) == 2 and len(t) == 2
+
+
+def test_the_photos_a_model_was_taught_on_come_from_its_card_or_its_config(tmp_path):
+    model = tmp_path / "m.onnx"
+    card = {"version": "m", "data": {"real": {"labels": "x", "names": ["a", "b"]}}}
+    model.with_suffix(".json").write_text(json.dumps(card))
+    assert label_real.trained_on(model) == {"a", "b"}
+    config = tmp_path / "m.yaml"
+    config.write_text("data:\n  real:\n    names: [c]\n")
+    model.with_suffix(".json").write_text(json.dumps({"data": {"real": {"labels": "x"}}, "config_file": str(config)}))
+    assert label_real.trained_on(model) == {"c"}  # an absolute config path stays itself under the repo root
+    config.write_text("data:\n  real:\n    labels: x\n")  # taught on the folder as it stood: unknown
+    with pytest.raises(SystemExit, match="held out is unknown"):
+        label_real.trained_on(model)
+    model.with_suffix(".json").write_text(json.dumps({"data": {"synthetic": []}}))
+    assert label_real.trained_on(model) == set()  # no real photos taught: every labelled one is held out
+
+
+def test_calibrate_chooses_on_held_out_photos_and_the_card_serves_it_at_that_size(tmp_path, monkeypatch):
+    import shutil
+
+    from shared import accuracy
+    from shared.detector import Detector
+
+    real, labels, v1 = two_real_photos(tmp_path, monkeypatch, "train")
+    shutil.copy(labels / "a.txt", labels / "b.txt")  # b labelled too, but taught: never scored
+    model = tmp_path / "models" / v1.name
+    model.parent.mkdir()
+    shutil.copy(v1, model)
+    card = json.loads(v1.with_suffix(".json").read_text())
+    card["data"] = {"real": {"names": ["b"]}}  # taught on b: only a is held out
+    model.with_suffix(".json").write_text(json.dumps(card))
+    out = label_real.calibrate(model, [320], labels, write=True, min_photos=1)[320]
+    assert out["photos"] == 1
+    pred = accuracy.predict_set(model, [real / "images" / "a.jpg"], labels, input_size=320)
+    simple = [(b, k, t) for b, k, _, t in pred["photos"]]
+    errors = {t: accuracy.at_threshold(simple, t)["count_error"] for t in out["count_error_by_threshold"]}
+    assert out["threshold"] == min(errors, key=lambda t: errors[t])
+    assert out["count_error"] == errors[out["threshold"]]
+    written = json.loads(model.with_suffix(".json").read_text())
+    assert written["conf_thresholds"] == {"320": out["threshold"]}
+    assert written["conf_threshold"] == card["conf_threshold"]  # the card's own size was not calibrated
+    assert Detector(model, input_size=320).conf == out["threshold"]
+    assert Detector(model).conf == card["conf_threshold"]
+    with pytest.raises(SystemExit, match="held out of its training"):
+        label_real.calibrate(model, [320], labels, min_photos=2)
