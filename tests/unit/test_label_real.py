@@ -214,9 +214,11 @@ def test_unjudged_regions_score_neither_hit_miss_nor_false_positive(tmp_path):
     (b, k, c, t), = label_real.judged(["t"], [(boxes, conf, cls, truth)], labels)
     np.testing.assert_array_equal(b, boxes[1:])
     np.testing.assert_array_equal(k, conf[1:])
+    np.testing.assert_array_equal(c, cls[1:])
     np.testing.assert_array_equal(t, truth[1:])
     (b, _, _, t), = label_real.judged(["v"], [(boxes, conf, cls, truth)], labels)  # no corrections: all judged
-    assert len(b) == 2 and len(t) == 2
+    assert len(b) == 2
+    assert len(t) == 2
 
 
 def test_the_photos_a_model_was_taught_on_come_from_its_card_or_its_config(tmp_path):
