@@ -23,9 +23,16 @@ def card_view(version: str, entry: dict, serving: list[str]) -> dict:
     return {"version": version, "serving": serving, "created_at": card.get("created_at"),
             "precision": card.get("precision"), "classes": card.get("classes", ["product"]),
             "input_size": card.get("input_size"), "conf_threshold": card.get("conf_threshold"),
+            "conf_thresholds": card.get("conf_thresholds"),
             "size_bytes": card.get("size_bytes"), "latency_ms_1thread": card.get("latency_ms_1thread"),
             "metrics": {k: figures.get(k) for k in ("map50", "precision", "recall", "count_error", "photos")}
             if figures else None}
+
+
+def served_threshold(card: dict, size: int | None) -> float | None:
+    """The threshold a card serves at ``size`` (None: its own size), as ``ModelCard.threshold_at``."""
+    size = size or card.get("input_size")
+    return (card.get("conf_thresholds") or {}).get(str(size), card.get("conf_threshold"))
 
 
 def canary_view(mode: dict) -> dict | None:
@@ -42,9 +49,11 @@ def register(app: OpenAPI, services: Services) -> None:
                        "measured on the synthetic validation set when the version was built (docs/model.md).")
     def list_models() -> Response:
         registry = store.registry()
-        modes = {mode: {"version": v, "input_size": size, "canary": canary_view(registry["modes"][mode])}
-                 for mode in registry.get("modes", {}) for v, size in [store.serving(mode)]}
         versions = store.versions()
+        modes = {mode: {"version": v, "input_size": size,
+                        "conf_threshold": served_threshold(versions.get(v, {}).get("card", {}), size),
+                        "canary": canary_view(registry["modes"][mode])}
+                 for mode in registry.get("modes", {}) for v, size in [store.serving(mode)]}
         items = [card_view(name, entry, sorted(m for m, spec in modes.items() if spec["version"] == name))
                  for name, entry in versions.items()]
         serving = [i for i in items if i["serving"]]  # what serves first, then the rest newest first

@@ -799,7 +799,10 @@ class ModelVersion(BaseModel):
     precision: str | None = Field(None, description="int8 or fp32")
     classes: list[str]
     input_size: int | None
-    conf_threshold: float | None
+    conf_threshold: float | None = Field(description="the confidence threshold served at its own input size")
+    conf_thresholds: dict[str, float] | None = Field(
+        None, description="the threshold served at each input size it was calibrated at, chosen on labelled real "
+                          "photos it was not taught on (docs/model.md); other sizes serve conf_threshold")
     size_bytes: int | None
     latency_ms_1thread: float | None
     metrics: ModelMetrics | None = Field(None, description="its card's figures on the synthetic validation set")
@@ -813,6 +816,7 @@ class CanaryOut(BaseModel):
 class ModeOut(BaseModel):
     version: str
     input_size: int | None
+    conf_threshold: float | None = Field(None, description="the confidence threshold the mode serves at its size")
     canary: CanaryOut | None = Field(None, description="a candidate taking a share of the jobs (`shelfwatch models "
                                                        "canary`)")
 

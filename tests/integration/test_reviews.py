@@ -59,6 +59,9 @@ def test_recent_jobs_photo_and_models(client, api_key, other_key, worker):
     assert first["version"] == serving
     assert "accurate" in first["serving"]
     assert 0 < first["metrics"]["map50"] <= 1
+    size = models["modes"]["accurate"]["input_size"] or first["input_size"]  # the threshold served at that size
+    assert models["modes"]["accurate"]["conf_threshold"] == (first["conf_thresholds"] or {}).get(
+        str(size), first["conf_threshold"])
 
 
 def test_review_saves_revisions_and_counts_what_changed(client, api_key, other_key, worker):

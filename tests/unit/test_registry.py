@@ -49,3 +49,19 @@ def test_a_rescan_diff_refuses_a_candidate_whose_counts_jump():
     few_photos = diff_of("v12", 1000, 1050, [("north", 500, 500, 35), ("tiny", 10, 20, 2)])
     assert rescan_evidence(few_photos, "v12") is None  # two photos are no evidence
     assert "not of the candidate" in (rescan_evidence(diff_of("v11", 1000, 1000), "v12") or "")
+
+
+def test_a_card_serves_the_threshold_calibrated_at_each_size_and_the_api_says_which(tmp_path):
+    from api.models import served_threshold
+    from shared.detector import ModelCard
+
+    card = {"version": "m", "file": "m.onnx", "sha256": "x", "classes": ["product"], "input_size": 800,
+            "conf_threshold": 0.35, "iou_threshold": 0.6, "max_det": 300, "conf_thresholds": {"640": 0.25, "800": 0.35}}
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    loaded = ModelCard.load(tmp_path / "m.onnx")
+    assert loaded.threshold_at(640) == 0.25
+    assert loaded.threshold_at(800) == 0.35
+    assert loaded.threshold_at(1024) == 0.35  # not calibrated there: the card's own
+    for size in (None, 640, 800, 1024):
+        assert served_threshold(card, size) == loaded.threshold_at(size or 800)
+    assert served_threshold({"input_size": 640, "conf_threshold": 0.2}, None) == 0.2  # an older card
