@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -34,6 +35,7 @@ from shared.settings import Settings
 from shared.storage import PhotoStore
 
 PREFIX = "models/"
+log = logging.getLogger("shelfwatch.models")
 
 
 class ModelInvalid(DomainError):
@@ -105,13 +107,15 @@ class ModelStore:
     def form(self, version: str, input_size: int | None = None) -> str:
         """``version``, or its INT8/FP32 twin, on the CPU provider or another this ONNX Runtime
         offers, whichever is measurably faster here (``shared.tuning``; ``version+provider``)."""
-        other = tuning.twin(version)
-        versions = [version] + ([other] if other is not None and other in self.versions() else [])
-        providers = available_providers()
-        if not self.settings.model_tune or (len(versions) == 1 and providers == ["cpu"]):
+        if not self.settings.model_tune:
             return version
         key = (version, input_size)
         if key not in self._forms:
+            other = tuning.twin(version)
+            versions = [version] + ([other] if other is not None and self._fetchable(other) else [])
+            providers = available_providers()
+            if len(versions) == 1 and providers == ["cpu"]:
+                return version
             dets = {tuning.form_name(v, p): self.detector(v, input_size, p) for v in versions for p in providers}
             calls = {name: (lambda d=d: d.predict(tuning.blank_input(d.size, d.stride is not None)))
                      for name, d in dets.items()}
@@ -136,6 +140,19 @@ class ModelStore:
         if not spec or not spec.get("fraction"):
             return None
         return self.detector(Path(spec["model"]).stem, spec.get("input_size")), float(spec["fraction"])
+
+    def _fetchable(self, version: str) -> bool:
+        """Whether a registered ``version`` can be fetched and checked here. A twin the registry
+        lists but neither the bucket nor MODELS_DIR holds (an image built without the FP32
+        files) is left out of the tuning, with a log line, instead of failing the mode."""
+        if version not in self.versions():
+            return False
+        try:
+            self._fetch(version)
+        except ModelInvalid as exc:
+            log.warning("model twin left out of the tuning", extra={"version": version, "reason": exc.code})
+            return False
+        return True
 
     def _fetch(self, version: str) -> Path:
         entry = self.versions().get(version)

@@ -450,13 +450,14 @@ def calibrate(model: Path, sizes: list[int | None], labels: Path = LABELS, write
             f"per input size, the lowest mean per-photo count error on the {len(names)} labelled real train photos "
             f"not taught ({', '.join(names)}), unjudged parts left out (python -m training.label_real calibrate)")
         card_path.write_text(json.dumps(card, indent=2) + "\n")
-        registry = card_path.parent / "registry.json"
-        if registry.exists():
-            reg = json.loads(registry.read_text())
+        from shared import registry
+
+        if registry.registry_path(card_path.parent).exists():
+            reg = registry.load(card_path.parent)
             entry = reg.get("versions", {}).get(card["version"])
             if entry is not None and "card" in entry:
                 entry["card"] = card
-                registry.write_text(json.dumps(reg, indent=1) + "\n")
+                registry.save(card_path.parent, reg)
         print(f"{card_path}: conf_thresholds {card['conf_thresholds']}")
     return out
 

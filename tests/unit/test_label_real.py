@@ -251,6 +251,9 @@ def test_calibrate_chooses_on_held_out_photos_and_the_card_serves_it_at_that_siz
     card = json.loads(v1.with_suffix(".json").read_text())
     card["data"] = {"real": {"names": ["b"]}}  # taught on b: only a is held out
     model.with_suffix(".json").write_text(json.dumps(card))
+    from shared import registry
+
+    registry.save(model.parent, {"modes": {}, "versions": {card["version"]: {"file": model.name, "card": card}}})
     out = label_real.calibrate(model, [320], labels, write=True, min_photos=1)[320]
     assert out["photos"] == 1
     pred = accuracy.predict_set(model, [real / "images" / "a.jpg"], labels, input_size=320)
@@ -261,6 +264,7 @@ def test_calibrate_chooses_on_held_out_photos_and_the_card_serves_it_at_that_siz
     written = json.loads(model.with_suffix(".json").read_text())
     assert written["conf_thresholds"] == {"320": out["threshold"]}
     assert written["conf_threshold"] == card["conf_threshold"]  # the card's own size was not calibrated
+    assert registry.load(model.parent)["versions"][card["version"]]["card"] == written  # the registry's copy too
     assert Detector(model, input_size=320).conf == out["threshold"]
     assert Detector(model).conf == card["conf_threshold"]
     with pytest.raises(SystemExit, match="held out of its training"):
