@@ -18,9 +18,11 @@ from tests.paths import SAMPLES
 BOX_TOL, SCORE_TOL = 2.0, 1e-3
 
 
-@pytest.fixture(scope="module", params=list(dict.fromkeys(MODELS)), ids=lambda m: m.stem)
+@pytest.fixture(scope="module", params=list(dict.fromkeys(MODELS)),
+                ids=lambda m: m[0].stem + (f"@{m[1]}" if m[1] else ""))
 def detector(request):
-    return Detector(request.param, threads=1)
+    model, size = request.param
+    return Detector(model, threads=1, input_size=size)
 
 
 @pytest.fixture(scope="module")
