@@ -154,7 +154,7 @@ def process_batch(factory: sessionmaker[Session], store: PhotoStore, detectors: 
         report.decode_s += detector.last_decode_s
         report.infer_s += detector.last_infer_s
     for i, outcome in enumerate(outcomes):  # hundreds of "products" on noise is no count (shared.plausibility)
-        if isinstance(outcome, list) and (reason := not_a_shelf(outcome, chosen[i].card.shelf_check)):
+        if isinstance(outcome, list) and (reason := not_a_shelf(outcome, chosen[i].shelf_limits)):
             outcomes[i] = PhotoError("not_a_shelf", reason)
     analyses = [analyse_photo(d or p, o) if isinstance(p, bytes) and isinstance(o, list) else None
                 for p, o, d in zip(photos, outcomes, decoded, strict=True)]

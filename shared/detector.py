@@ -69,6 +69,16 @@ class ModelCard:
         sizes than at others, so one threshold does not fit every size."""
         return (self.conf_thresholds or {}).get(int(size), self.conf_threshold)
 
+    def shelf_check_at(self, size: int) -> dict | None:
+        """The not-a-shelf check's limits at input ``size``: ``shelf_check`` with its
+        ``by_size[size]`` over it. A photo's confident share depends on the size the model
+        reads it at (the far products of a wide shot are surer at 1024 px than at 640), so
+        a model served at two sizes may need two limits."""
+        if not self.shelf_check:
+            return None
+        limits = {k: v for k, v in self.shelf_check.items() if k != "by_size"}
+        return {**limits, **(self.shelf_check.get("by_size") or {}).get(str(int(size)), {})}
+
     @classmethod
     def load(cls, model_path: Path) -> ModelCard:
         card_path = Path(model_path).with_suffix(".json")
@@ -211,6 +221,7 @@ class Detector:
         self.version = self.card.version + (f"@{self.size}" if self.size != self.card.input_size else "")
         self.classes = self.card.classes
         self.threshold = self.card.threshold_at(self.size)  # what is served at this size
+        self.shelf_limits = self.card.shelf_check_at(self.size)  # the not-a-shelf check's, at this size
         self.conf = self.threshold if conf_threshold is None else conf_threshold
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads

@@ -49,7 +49,8 @@ The thresholds belong to the detector they were measured on: a model with anothe
 confidence threshold or calibration needs the benchmark run again, and its card carries
 what it measured (``shelf_check``: any of ``confident``, ``max_confident_share``,
 ``max_side_by_side``, the rest staying the defaults below, and a free-text ``measured``
-saying how). shelfwatch-v14, served in
+saying how; ``by_size`` holds limits for one input size over those, for a model served
+at two sizes: ``ModelCard.shelf_check_at``, which the worker reads). shelfwatch-v14, served in
 ``accurate`` at 800 px since 2026-12-01, is less sure of itself than v11 (its served
 threshold is 0.175): on the same 1110 runs its shelf photos read a confident share of
 0.08 – 0.99 (train_2992, an aisle seen from its end, the lowest, at 800 and 1024 px) and

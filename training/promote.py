@@ -78,7 +78,7 @@ def score(model: Path, input_size: int | None, photos: list[Path], labels: Path,
                            "hand_counted_rows": realcheck.hand_count_errors(found),
                            # shelf photos the worker would fail as noise, with the card's own limits
                            "not_a_shelf": sorted(n for n, ds in detections.items()
-                                                 if not_a_shelf(ds, det.card.shelf_check))}
+                                                 if not_a_shelf(ds, det.shelf_limits))}
         boxes = real_boxes(model, input_size, real_data)
         if boxes:
             out["real_boxes"] = boxes

@@ -208,7 +208,7 @@ def measure(items: Iterator[tuple[str, str, str, bytes]], dets: dict[str, Detect
         for mode, det in dets.items():
             found = det.detect(data)
             analysis = analyse_photo(data, found)
-            limits = det.card.shelf_check  # the card's own limits, as the worker reads them
+            limits = det.shelf_limits  # the card's own limits at this size, as the worker reads them
             t = plausibility.traits(found, plausibility.limits_of(limits)[0])
             reason = plausibility.not_a_shelf(found, limits)
             rows.append({"set": group, "category": category, "photo": name, "mode": mode, "bytes": len(data),
@@ -315,7 +315,7 @@ def main() -> None:
 
     summary = summarise(rows)
     rng = ranges(rows)
-    print(table(summary, rng, rows, {mode: plausibility.limits_of(det.card.shelf_check) for mode, det in dets.items()}))
+    print(table(summary, rng, rows, {mode: plausibility.limits_of(det.shelf_limits) for mode, det in dets.items()}))
     false_flags = [r for r in rows if r["set"] == SHELF and r["flagged"]]
     print(f"shelf photos flagged: {len(false_flags)} of {sum(r['set'] == SHELF for r in rows)} (photo × mode)")
     print(f"wall {wall:.0f} s")

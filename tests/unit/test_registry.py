@@ -65,3 +65,21 @@ def test_a_card_serves_the_threshold_calibrated_at_each_size_and_the_api_says_wh
     for size in (None, 640, 800, 1024):
         assert served_threshold(card, size) == loaded.threshold_at(size or 800)
     assert served_threshold({"input_size": 640, "conf_threshold": 0.2}, None) == 0.2  # an older card
+
+
+def test_a_card_may_hold_the_not_a_shelf_limits_per_input_size(tmp_path):
+    from shared import plausibility
+    from shared.detector import ModelCard
+
+    card = {"version": "m", "file": "m.onnx", "sha256": "x", "classes": ["product"], "input_size": 800,
+            "conf_threshold": 0.3, "iou_threshold": 0.6, "max_det": 300,
+            "shelf_check": {"max_confident_share": 0.12, "measured": "how",
+                            "by_size": {"640": {"max_confident_share": 0.02}}}}
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    loaded = ModelCard.load(tmp_path / "m.onnx")
+    assert plausibility.limits_of(loaded.shelf_check_at(640))[1] == 0.02
+    assert plausibility.limits_of(loaded.shelf_check_at(1024))[1] == 0.12  # no size of its own: the card's
+    assert (loaded.shelf_check_at(640) or {}).get("measured") == "how"
+    card.pop("shelf_check")
+    (tmp_path / "m.json").write_text(json.dumps(card))
+    assert ModelCard.load(tmp_path / "m.onnx").shelf_check_at(640) is None  # the defaults
