@@ -26,11 +26,15 @@ def test_gate_refuses_a_regression_and_records_a_promotion(tmp_path, monkeypatch
 
     # forced, it is promoted and the history says it was forced
     assert promote.cmd_promote(tmp_path, tmp_path / V1.name, "fast", 320, force=True, workdir=work) == 0
-    assert promote.cmd_promote(tmp_path, tmp_path / V1.name, "accurate", 320, force=True, workdir=work) == 0
+    assert promote.cmd_promote(tmp_path, tmp_path / V1.name, "accurate", 320, force=True, workdir=work,
+                               reason="a test") == 0
     last = json.loads((tmp_path / "registry.json").read_text())["history"][-1]
     assert last["verdict"] == "regresses"
     assert last["forced"] is True
     assert last["input_size"] == 320
+    assert last["reason"] == "a test"  # why, beside what was overridden
+    assert last["overridden"]
+    assert all(isinstance(why, str) for why in last["overridden"])
 
     # a candidate as good as the current model (here: the same one) passes the gate
     assert promote.cmd_promote(tmp_path, tmp_path / V1.name, "fast", 320, force=False, workdir=work) == 0

@@ -20,7 +20,7 @@ Count error is compared at each model's best threshold on that set: it measures 
 the model counts. The *served* threshold may be calibrated on real photos instead (see
 ``training/build.py``), which on synthetic shelves costs count error by design; the
 served-threshold figures are printed and recorded too. `--force` overrides the gate and
-says so in the registry's history.
+says so in the registry's history, with what it overrode and `--reason`'s why.
 """
 
 from __future__ import annotations
@@ -157,7 +157,7 @@ def rescan_evidence(diff: dict, version: str, max_change_pct: float = MAX_RESCAN
 
 def cmd_promote(models_dir: Path, candidate: Path, mode: str, input_size: int | None, force: bool,
                 workdir: Path, real_data: Path | None = None, rescan_diff: Path | None = None,
-                max_change_pct: float = MAX_RESCAN_CHANGE_PCT) -> int:
+                max_change_pct: float = MAX_RESCAN_CHANGE_PCT, reason: str | None = None) -> int:
     candidate = Path(candidate)
     if candidate.parent.resolve() != Path(models_dir).resolve():
         raise SystemExit(f"{candidate} must be in {models_dir} (copy it and its card there first)")
@@ -176,7 +176,7 @@ def cmd_promote(models_dir: Path, candidate: Path, mode: str, input_size: int | 
     new = score(candidate, input_size, photos, labels, real_data)
     print(f"candidate {card.version}@{input_size or card.input_size}: {new}")
     current = reg["modes"].get(mode)
-    verdict = "no current model"
+    verdict, why = "no current model", []
     if current:
         old = score(Path(models_dir) / current["model"], current.get("input_size"), photos, labels, real_data)
         print(f"current   {current['model']}@{current.get('input_size')}: {old}")
@@ -188,10 +188,13 @@ def cmd_promote(models_dir: Path, candidate: Path, mode: str, input_size: int | 
     reg["modes"][mode] = {"model": candidate.name, **({"input_size": input_size} if input_size else {})}
     reg.setdefault("versions", {})[candidate.stem] = {"file": candidate.name, "sha256": card.sha256,
                                                       "card": card.raw}  # workers load it from the registry
+    forced = bool(force and (verdict == "regresses" or evidence is not None))
     reg.setdefault("history", []).append({
         "at": datetime.now(UTC).isoformat(timespec="seconds"), "mode": mode,
         "model": candidate.name, "input_size": input_size or card.input_size, "verdict": verdict,
-        "forced": bool(force and (verdict == "regresses" or evidence is not None)), "fixed_val": {**FIXED_VAL, **new},
+        "forced": forced,
+        **({"overridden": why + ([evidence] if evidence else []), "reason": reason} if forced else {}),
+        "fixed_val": {**FIXED_VAL, **new},
         **({"rescan_diff": {"file": str(rescan_diff), "refusal": evidence}} if rescan_diff else {}),
     })
     registry.save(models_dir, reg)
@@ -207,6 +210,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--mode", choices=list(registry.MODES), default=registry.DEFAULT_MODE)
     p.add_argument("--input-size", type=int, default=None, help="serve at this size (default: the card's)")
     p.add_argument("--force", action="store_true", help="promote even if the gate says it regresses")
+    p.add_argument("--reason", default=None,
+                   help="with --force: why the refusal is overridden (recorded in the history beside it)")
     p.add_argument("--workdir", type=Path, default=Path("build"))
     p.add_argument("--rescan-diff", type=Path, default=None,
                    help="a re-scan's diff of this candidate on stored photos (GET /v1/rescans/{id}/diff as JSON)")
@@ -219,8 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m training.promote", description=(__doc__ or "").splitlines()[0])
     add_arguments(p)
     args = p.parse_args(argv)
+    if args.force and not args.reason:
+        print("warning: --force without --reason: the history will not say why the gate was overridden")
     return cmd_promote(args.models_dir, args.model, args.mode, args.input_size, args.force, args.workdir,
-                       args.real_data, args.rescan_diff, args.max_change_pct)
+                       args.real_data, args.rescan_diff, args.max_change_pct, args.reason)
 
 
 if __name__ == "__main__":
