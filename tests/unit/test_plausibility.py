@@ -155,9 +155,9 @@ def test_the_served_cards_limits_are_readable():
     from shared.registry import load
     from tests.paths import MODELS
 
-    for spec in load(MODELS)["modes"].values():
+    for spec in load(MODELS)["modes"].values():  # each at the size it serves, as the worker reads them
         card = ModelCard.load(MODELS / spec["model"])
-        limits_of(card.shelf_check)  # raises on a misspelt limit
-    v14 = ModelCard.load(MODELS / "shelfwatch-v14-int8.onnx").shelf_check
-    assert v14 is not None
-    assert v14["max_confident_share"] == 0.04
+        limits_of(card.shelf_check_at(spec.get("input_size") or card.input_size))  # raises on a misspelt limit
+    v15 = ModelCard.load(MODELS / "shelfwatch-v15-int8.onnx")
+    assert limits_of(v15.shelf_check_at(1024))[1] == 0.12  # measured at each size it serves
+    assert limits_of(v15.shelf_check_at(640))[1] == 0.025
