@@ -313,8 +313,8 @@ def _outside(boxes: np.ndarray, regions: list[list[float]]) -> np.ndarray:
 def trained_on(model: Path) -> set[str]:
     """The labelled real photos ``model`` was taught on: its card's ``data.real.names``, else
     those its training config pins; none for a model taught on no labelled real photos. A
-    model taught on real labels without a list of them (the folder as it stood) cannot say,
-    and no photo counts as held out for it."""
+    model taught on real labels without a list of them (the folder as it stood) cannot say
+    which are held out: an error (SystemExit), never a guess."""
     import yaml
 
     card = json.loads(Path(model).with_suffix(".json").read_text())
