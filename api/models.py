@@ -10,6 +10,7 @@ from flask_openapi3 import OpenAPI, Tag
 from api.contract import route
 from api.schemas import ModelList
 from api.services import Services
+from shared.detector import served_threshold
 from shared.model_store import ModelStore
 
 MODELS = Tag(name="models", description="the model versions and what each measured")
@@ -27,12 +28,6 @@ def card_view(version: str, entry: dict, serving: list[str]) -> dict:
             "size_bytes": card.get("size_bytes"), "latency_ms_1thread": card.get("latency_ms_1thread"),
             "metrics": {k: figures.get(k) for k in ("map50", "precision", "recall", "count_error", "photos")}
             if figures else None}
-
-
-def served_threshold(card: dict, size: int | None) -> float | None:
-    """The threshold a card serves at ``size`` (None: its own size), as ``ModelCard.threshold_at``."""
-    size = size or card.get("input_size")
-    return (card.get("conf_thresholds") or {}).get(str(size), card.get("conf_threshold"))
 
 
 def canary_view(mode: dict) -> dict | None:

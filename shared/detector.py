@@ -40,6 +40,15 @@ def detection_json(class_name: str, confidence: float, box: tuple[float, float, 
     return {"class": class_name, "confidence": round(confidence, 4), "box": [round(v, 1) for v in box]}
 
 
+def served_threshold(card: dict, size: int | None) -> float | None:
+    """The confidence threshold a card (its JSON) serves at input ``size`` (None: its own):
+    the one calibrated there (``conf_thresholds``, chosen per size on labelled real photos by
+    ``training.label_real calibrate``), else ``conf_threshold``. The network is surer of
+    itself at some sizes than at others, so one threshold does not fit every size."""
+    size = size or card.get("input_size")
+    return (card.get("conf_thresholds") or {}).get(str(size), card.get("conf_threshold"))
+
+
 @dataclass(frozen=True)
 class ModelCard:
     version: str
@@ -59,15 +68,11 @@ class ModelCard:
     zoom_out: dict | None = None
     # the not-a-shelf check's limits measured on this model (None: the defaults; see shared.plausibility)
     shelf_check: dict | None = None
-    # the threshold chosen for each input size it was calibrated at, {size: threshold} (see threshold_at)
-    conf_thresholds: dict[int, float] | None = None
 
     def threshold_at(self, size: int) -> float:
-        """The confidence threshold to serve at input ``size``: the one calibrated there
-        (``conf_thresholds``, chosen on labelled real photos by ``training.label_real
-        calibrate``), else ``conf_threshold``. The network is surer of itself at some
-        sizes than at others, so one threshold does not fit every size."""
-        return (self.conf_thresholds or {}).get(int(size), self.conf_threshold)
+        """The confidence threshold to serve at input ``size`` (``served_threshold``)."""
+        threshold = served_threshold(self.raw, size)
+        return self.conf_threshold if threshold is None else float(threshold)
 
     def shelf_check_at(self, size: int) -> dict | None:
         """The not-a-shelf check's limits at input ``size``: ``shelf_check`` with its
@@ -99,8 +104,6 @@ class ModelCard:
             keep_layers=bool(raw.get("keep_layers", False)),
             zoom_out=raw.get("zoom_out"),
             shelf_check=raw.get("shelf_check"),
-            conf_thresholds={int(k): float(v) for k, v in raw["conf_thresholds"].items()}
-            if raw.get("conf_thresholds") else None,
         )
 
 

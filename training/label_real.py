@@ -332,6 +332,11 @@ def trained_on(model: Path) -> set[str]:
     return set()
 
 
+def held_out(taught: set[str], labels: Path = LABELS) -> list[str]:
+    """The labelled train photos not among ``taught`` (``trained_on``'s answer for a model)."""
+    return [n for n in labelled("train", labels) if n not in taught]
+
+
 def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: Path = LABELS,
              names: list[str] | None = None) -> dict[str, dict]:
     """Each (model, input size) on the labelled photos of ``split`` (or ``names`` of them):
@@ -419,8 +424,7 @@ def calibrate(model: Path, sizes: list[int | None], labels: Path = LABELS, write
 
     card_path = Path(model).with_suffix(".json")
     card = json.loads(card_path.read_text())
-    taught = trained_on(model) if taught is None else taught
-    names = [n for n in labelled("train", labels) if n not in taught]
+    names = held_out(trained_on(model) if taught is None else taught, labels)
     if len(names) < min_photos:
         raise SystemExit(f"{Path(model).name}: {len(names)} labelled train photos held out of its training "
                          f"(need {min_photos}); label more (docs/labelling.md)")
@@ -507,9 +511,7 @@ def main(argv: list[str] | None = None) -> int:
         out: dict = {}
         if args.held_out:
             for model, size in runs:
-                taught = trained_on(model)
-                out |= evaluate([(model, size)], "train", args.labels,
-                                [n for n in labelled("train", args.labels) if n not in taught])
+                out |= evaluate([(model, size)], "train", args.labels, held_out(trained_on(model), args.labels))
         else:
             out = evaluate(runs, args.split, args.labels)
         if args.json:
