@@ -333,8 +333,15 @@ def trained_on(model: Path) -> set[str]:
 
 
 def held_out(taught: set[str], labels: Path = LABELS) -> list[str]:
-    """The labelled train photos not among ``taught`` (``trained_on``'s answer for a model)."""
-    return [n for n in labelled("train", labels) if n not in taught]
+    """The calibration photos not among ``taught`` (``trained_on``'s answer for a model): labelled
+    train photos whose corrections say ``"calibration": true``, taken in the train list's order to
+    choose thresholds with. A photo labelled for training (chosen for what a model gets wrong, such
+    as stacks) is no sample of shelves even where a model was not taught on it, so it never counts."""
+    def marked(name: str) -> bool:
+        fix = labels / f"{name}.json"
+        return fix.exists() and bool(json.loads(fix.read_text()).get("calibration"))
+
+    return [n for n in labelled("train", labels) if n not in taught and marked(n)]
 
 
 def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: Path = LABELS,

@@ -245,6 +245,7 @@ def test_calibrate_chooses_on_held_out_photos_and_the_card_serves_it_at_that_siz
 
     real, labels, v1 = two_real_photos(tmp_path, monkeypatch, "train")
     shutil.copy(labels / "a.txt", labels / "b.txt")  # b labelled too, but taught: never scored
+    (labels / "a.json").write_text(json.dumps({"calibration": True}))  # a: labelled to choose thresholds with
     model = tmp_path / "models" / v1.name
     model.parent.mkdir()
     shutil.copy(v1, model)
@@ -269,3 +270,8 @@ def test_calibrate_chooses_on_held_out_photos_and_the_card_serves_it_at_that_siz
     assert Detector(model).conf == card["conf_threshold"]
     with pytest.raises(SystemExit, match="held out of its training"):
         label_real.calibrate(model, [320], labels, min_photos=2)
+    card["data"] = {"real": {"names": []}}  # b taught to no model, but labelled for training (no mark): no sample
+    model.with_suffix(".json").write_text(json.dumps(card))
+    assert label_real.held_out(label_real.trained_on(model), labels) == ["a"]
+    (labels / "b.json").write_text(json.dumps({"calibration": True}))
+    assert label_real.held_out(label_real.trained_on(model), labels) == ["a", "b"]
