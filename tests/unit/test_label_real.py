@@ -275,3 +275,15 @@ def test_calibrate_chooses_on_held_out_photos_and_the_card_serves_it_at_that_siz
     assert label_real.held_out(label_real.trained_on(model), labels) == ["a"]
     (labels / "b.json").write_text(json.dumps({"calibration": True}))
     assert label_real.held_out(label_real.trained_on(model), labels) == ["a", "b"]
+
+
+def test_choose_threshold_takes_the_lowest_within_one_standard_error_of_the_best():
+    errs = {0.2: [0.30, 0.10, 0.20], 0.25: [0.12, 0.08, 0.10], 0.3: [0.11, 0.07, 0.09], 0.35: [0.20, 0.10, 0.15]}
+    best = 0.09  # 0.3's mean; its standard error is 0.02 / sqrt(3) = 0.0115
+    assert min(float(np.mean(e)) for e in errs.values()) == pytest.approx(best)
+    assert label_real.choose_threshold(errs) == 0.25  # 0.10 is within 0.09 + 0.0115; 0.2's 0.20 is not
+    errs[0.25] = [0.14, 0.10, 0.12]  # 0.12: beyond the standard error now
+    assert label_real.choose_threshold(errs) == 0.3
+    assert label_real.choose_threshold({0.4: [0.2], 0.3: [0.1]}) == 0.3  # one photo: no spread, the lowest error
+    with pytest.raises(ValueError, match="no photo"):
+        label_real.choose_threshold({0.3: []})
