@@ -151,8 +151,9 @@ def main() -> int:
         except SystemExit as exc:
             print(f"warning: {exc}; the threshold stays {threshold}")
         else:
-            choice = (f"per input size, the lowest mean per-photo count error on the {cal[size]['photos']} labelled "
-                      f"real train photos not taught, unjudged parts left out (before it: {threshold} by {choice})")
+            choice = (f"per input size, the lowest threshold within one standard error of the lowest mean per-photo "
+                      f"count error on the {cal[size]['photos']} calibration photos not taught, unjudged parts left "
+                      f"out (before it: {threshold} by {choice})")
             threshold = cal[size]["threshold"]
             conf_thresholds = {str(z): r["threshold"] for z, r in cal.items()}
     m = {name: evaluate.metrics(pr, threshold) for name, pr in pred.items()}
