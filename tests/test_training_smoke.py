@@ -74,3 +74,32 @@ def test_smoke_training_builds_a_servable_int8_model(tmp_path):
     assert card["trained_from"].startswith("not trained: the weights of")
     assert not (again / "checkpoints").exists()  # the weights' own checkpoint stays the one to fine-tune
     assert not list((out / "checkpoints").glob("*.onnx"))  # nothing written beside the given weights
+
+
+@pytest.mark.slow
+def test_the_larger_network_builds_through_the_same_pipeline(tmp_path):
+    """``s1.yaml``'s network (YOLO11s) and recipe on a tiny synthetic set: trained, exported,
+    quantized and carded as the nano model is; the served detector runs it."""
+    import yaml
+
+    cfg = yaml.safe_load((ROOT / "training" / "configs" / "s1.yaml").read_text())
+    cfg["name"] = "shelfwatch-s1-smoke"
+    cfg["data"] = {"synthetic": [{"n_train": 4, "n_val": 2, "seed": 1, "size": 256}]}
+    cfg["train"].update({"imgsz": 128, "epochs": 1, "batch": 4, "warmup_epochs": 0, "close_mosaic": 0})
+    cfg["export"] = {"imgsz": 128}
+    cfg["quantize"] = {"calibration_photos": 2}
+    cfg["gate"] = {"min_int8_map50": 0.0, "max_int8_map50_drop": 1.0}
+    cfg.pop("threshold", None)
+    config, out = tmp_path / "s1-smoke.yaml", tmp_path / "models"
+    config.write_text(yaml.safe_dump(cfg))
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTEST_CURRENT_TEST", "TRAIN_DEVICE")}
+    r = subprocess.run([sys.executable, "-m", "training.build", "--config", str(config),
+                        "--workdir", str(tmp_path / "work"), "--out", str(out)],
+                       cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    assert "YOLO11s summary" in r.stdout + r.stderr  # the larger network, not the nano one
+    model = out / "shelfwatch-s1-smoke-int8.onnx"
+    card = json.loads(model.with_suffix(".json").read_text())
+    assert card["architecture"] == "yolo11s.yaml"
+    assert card["sha256"] == sha256_file(model)
+    assert isinstance(Detector(model).detect(SAMPLES[0].read_bytes()), list)

@@ -139,15 +139,18 @@ def train(cfg: dict, workdir: Path, data_yaml: Path) -> Path:
         YOLO(str(last)).train(resume=True)
     else:
         t = dict(cfg["train"])
+        # TRAIN_DEVICE=0 trains on the first CUDA GPU where one is lent (mixed precision there);
+        # everything else, `make train` and the tests included, runs on the CPU alone
+        device = os.environ.get("TRAIN_DEVICE", "cpu")
         YOLO(cfg["model"]).train(
             data=str(data_yaml),
             project=str(workdir),
             name=cfg["name"],
             exist_ok=True,
-            device="cpu",
-            workers=0,
+            device=device,
+            workers=0 if device == "cpu" else 8,
             plots=False,
-            amp=False,
+            amp=device != "cpu",
             # a .pt model is a checkpoint trained here (fine-tuning); a .yaml one starts from scratch
             pretrained=str(cfg["model"]).endswith(".pt"),
             verbose=False,
