@@ -64,8 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     out = model_cost.run(models, [f.read_bytes() for f in jpgs[: args.limit]], args.rounds)
     card = json.loads(int8.with_suffix(".json").read_text())
     print(f"{args.arch}: {card['parameters'] / 1e6:.1f} M parameters (untrained: the time is the network's alone)")
-    for name, r in out.items():
-        print(f"{name:<36} {r['ms_per_photo']:7.1f} ms a photo  × {r['ratio_to_first']:.2f}")
+    print(model_cost.table(out))
     (args.work / "arch_cost.json").write_text(json.dumps({"arch": args.arch, "models": out}, indent=1))
     return 0
 

@@ -49,6 +49,12 @@ def run(models: list[tuple[Path, int | None]], photos: list[bytes], rounds: int 
             for name, v in ms.items()}
 
 
+def table(out: dict) -> str:
+    """``run``'s figures, a line a model."""
+    return "\n".join(f"{name:<36} {r['ms_per_photo']:7.1f} ms a photo  × {r['ratio_to_first']:.2f}"
+                     for name, r in out.items())
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m devtools.bench.model_cost", description=(__doc__ or "").splitlines()[0])
     p.add_argument("models", nargs="+", help="MODEL.onnx[@SIZE]; the first is the baseline of the ratios")
@@ -60,8 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     folder = args.photos / "images" if (args.photos / "images").is_dir() else args.photos
     photos = [f.read_bytes() for f in sorted(folder.glob("*.jpg"))[: args.limit]]
     out = run([parse(s) for s in args.models], photos, args.rounds)
-    for name, r in out.items():
-        print(f"{name:<32} {r['ms_per_photo']:7.1f} ms a photo  × {r['ratio_to_first']:.2f}")
+    print(table(out))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"photos": len(photos), "rounds": args.rounds, "models": out}, indent=1))
     return 0
