@@ -11,7 +11,8 @@ def test_biases_and_weights_are_measured_apart_and_running_statistics_left_out()
              "bn.bias": before["bn.bias"] * 1.3, "head.bias": before["head.bias"] * 1.5,
              "bn.running_mean": np.full(8, 100.0)}
     s = shift(before, after)
-    assert s["n_biases"] == 2 and s["n_weights"] == 2  # the running mean is not learnt
+    assert s["n_biases"] == 2  # the running mean is not learnt
+    assert s["n_weights"] == 2
     assert abs(s["weights"] - 0.01) < 1e-9
     assert abs(s["biases"] - 0.4) < 1e-9  # the median of 0.3 and 0.5
 
