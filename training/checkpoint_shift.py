@@ -21,7 +21,8 @@ def shift(before: dict, after: dict) -> dict[str, float]:
     """Median relative change of the biases and of the weights between two state dicts of
     the same network (``name -> tensor or array``); running statistics are not learnt and are
     left out."""
-    biases, weights = [], []
+    biases: list[float] = []
+    weights: list[float] = []
     for name, a in before.items():
         if "running" in name or "num_batches" in name or name not in after:
             continue
