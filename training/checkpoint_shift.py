@@ -26,10 +26,10 @@ def shift(before: dict, after: dict) -> dict[str, float]:
     for name, a in before.items():
         if "running" in name or "num_batches" in name or name not in after:
             continue
-        a = np.asarray(a, dtype=np.float64)
-        b = np.asarray(after[name], dtype=np.float64)
+        a, b = np.asarray(a), np.asarray(after[name])
         if a.shape != b.shape or not np.issubdtype(a.dtype, np.floating):
-            continue
+            continue  # a counter, or another network's tensor
+        a, b = a.astype(np.float64), b.astype(np.float64)
         rel = float(np.abs(b - a).mean() / (np.abs(a).mean() + 1e-9))
         (biases if name.endswith("bias") else weights).append(rel)
     return {"biases": float(np.median(biases)) if biases else 0.0,

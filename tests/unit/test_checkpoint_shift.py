@@ -10,6 +10,8 @@ def test_biases_and_weights_are_measured_apart_and_running_statistics_left_out()
     after = {"conv.weight": before["conv.weight"] * 1.01, "bn.weight": before["bn.weight"] * 1.01,
              "bn.bias": before["bn.bias"] * 1.3, "head.bias": before["head.bias"] * 1.5,
              "bn.running_mean": np.full(8, 100.0)}
+    before["bn.num_batches_tracked"], after["bn.num_batches_tracked"] = np.array(5), np.array(9)
+    before["head.anchors"], after["head.anchors"] = np.arange(4), np.arange(4) * 3  # integer: not learnt
     s = shift(before, after)
     assert s["n_biases"] == 2  # the running mean is not learnt
     assert s["n_weights"] == 2
