@@ -39,6 +39,9 @@ def shift(before: dict, after: dict) -> dict[str, float]:
 
 def state_of(checkpoint: Path) -> dict:
     """An Ultralytics checkpoint's network (its EMA where saved) as ``name -> array``."""
+    from training import offline
+
+    offline.configure(Path("build"))  # unpickling a checkpoint imports Ultralytics: keep it off the network
     import torch
 
     ck = torch.load(checkpoint, map_location="cpu", weights_only=False)
