@@ -95,6 +95,50 @@ def test_real_box_scores_come_from_the_labelled_val_photos_only(tmp_path):
     assert promote.real_boxes(V1, None, real, tmp_path / "none") is None
 
 
+def test_the_gate_reads_the_count_on_the_calibration_photos_neither_model_was_taught_on():
+    """Val count error alone let v19 through for `fast` in the seventh round (0.156 against 0.157)
+    while it counted the 26 calibration photos 6 points worse: the gate reads both."""
+    old_photos = {f"c{i}": 0.10 for i in range(6)}
+    base: dict = {"map50": 0.98, "count_error": 0.03,
+                  "calibration_boxes": {"photos": 6, "count_error": 0.10, "per_photo": old_photos}}
+    assert promote.regressions(base, base) == []
+    worse = {**base, "calibration_boxes": {"photos": 6, "per_photo": {f"c{i}": 0.13 for i in range(6)}}}
+    assert promote.regressions(worse, base) == [
+        "calibration photos (6, neither model taught on them): count error 0.130 > 0.100 + 0.02"]
+    within = {**base, "calibration_boxes": {"photos": 6, "per_photo": {f"c{i}": 0.115 for i in range(6)}}}
+    assert promote.regressions(within, base) == []
+    # a photo the candidate was taught on is not compared: only the photos both held out
+    taught = {**base, "calibration_boxes": {"photos": 6, "per_photo": {**{f"c{i}": 0.10 for i in range(5)},
+                                                                       "new": 0.9}}}
+    assert promote.regressions(taught, base) == []
+    few = {"map50": 0.98, "count_error": 0.03,
+           "calibration_boxes": {"photos": 4, "per_photo": {f"c{i}": 0.5 for i in range(4)}}}
+    assert promote.regressions(few, base) == []  # four shared photos say too little to refuse on
+
+
+def test_calibration_scores_come_from_the_marked_train_photos_the_model_was_not_taught_on(tmp_path):
+    real, labels = tmp_path / "real", tmp_path / "labels"
+    (real / "images").mkdir(parents=True)
+    labels.mkdir()
+    photos, synth_labels = promote.fixed_validation_set(tmp_path / "work")
+    for i, photo in enumerate(photos[:4]):
+        shutil.copy(photo, real / "images" / f"p{i}.jpg")
+        shutil.copy(synth_labels / f"{photo.stem}.txt", labels / f"p{i}.txt")
+    (real / "val.txt").write_text("images/p0.jpg\n")
+    (real / "train.txt").write_text("images/p1.jpg\nimages/p2.jpg\nimages/p3.jpg\n")
+    for name in ("p0", "p1", "p2"):  # p0 is a val photo, p3 is labelled for teaching (not marked)
+        (labels / f"{name}.json").write_text(json.dumps({"calibration": True}))
+    score = promote.calibration_boxes(V1, None, real, labels)
+    assert score is not None
+    assert sorted(score["per_photo"]) == ["p1", "p2"]
+    for name, err in score["per_photo"].items():
+        truth = len((labels / f"{name}.txt").read_text().splitlines())
+        assert 0.0 <= err <= 1.0 and truth > 0
+    assert score["count_error"] == round(sum(score["per_photo"].values()) / 2, 4)
+    assert score["conf_threshold"] == json.loads(V1.with_suffix(".json").read_text())["conf_threshold"]
+    assert promote.calibration_boxes(V1, None, real, tmp_path / "none") is None
+
+
 def test_a_candidate_whose_card_fails_shelf_photos_as_noise_is_refused():
     real_val = {"photos": 45, "median_count": 150.0, "share_plausible": 1.0,
                 "hand_counted_rows": {"mean_photo_error": 0.15}, "not_a_shelf": []}

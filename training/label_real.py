@@ -332,7 +332,7 @@ def trained_on(model: Path) -> set[str]:
     return set()
 
 
-def held_out(taught: set[str], labels: Path = LABELS) -> list[str]:
+def held_out(taught: set[str], labels: Path = LABELS, real: Path | None = None) -> list[str]:
     """The calibration photos not among ``taught`` (``trained_on``'s answer for a model): labelled
     train photos whose corrections say ``"calibration": true``, taken in the train list's order to
     choose thresholds with. A photo labelled for training (chosen for what a model gets wrong, such
@@ -341,7 +341,7 @@ def held_out(taught: set[str], labels: Path = LABELS) -> list[str]:
         fix = labels / f"{name}.json"
         return fix.exists() and bool(json.loads(fix.read_text()).get("calibration"))
 
-    return [n for n in labelled("train", labels) if n not in taught and marked(n)]
+    return [n for n in labelled("train", labels, real) if n not in taught and marked(n)]
 
 
 def evaluate(models: list[tuple[Path, int | None]], split: str = "val", labels: Path = LABELS,
