@@ -16,9 +16,8 @@ more than 2 points higher (val alone let v19 through for `fast` in the seventh r
 there, 6 points worse on the 26 calibration photos). A candidate better on the val boxes by
 more than a point may give up up to 3 points of mAP50 and 2 of count error on the synthetic
 set (fine-tuning on real shelves trades fit to the generator away on purpose); beyond that it
-is forgetting. (Those boxes
-start from v11's proposals: mAP50-95 on them favours v11, so the gate reads mAP50, whose
-IoU 0.5 tolerates a box drawn a little differently.)
+is forgetting. (Those boxes start from v11's proposals: mAP50-95 on them favours v11, so the
+gate reads mAP50, whose IoU 0.5 tolerates a box drawn a little differently.)
 
 Count error is compared at each model's best threshold on that set: it measures how well
 the model counts. The *served* threshold may be calibrated on real photos instead (see
@@ -44,10 +43,10 @@ MAX_RESCAN_CHANGE_PCT = 15.0  # the hand-counted real rows' error is ~16 %: a bi
 HAND_TOLERANCE = 0.03  # mean per-photo error on the hand-counted rows; a photo's rows hold 20-200 products
 REAL_MAP_TOLERANCE = 0.01  # mAP50 on the real val boxes: the issue's "within 1 point"
 REAL_COUNT_TOLERANCE = 0.02  # count error per photo at the served threshold on the real val boxes
+MIN_CALIBRATION_PHOTOS = 5  # fewer calibration photos both models held out than this say too little to refuse on
 # A candidate better on the real val boxes (mAP50 up by more than REAL_MAP_TOLERANCE) may give up
 # this much on the synthetic fixed val set: fine-tuning on real shelves trades fit to the generator's
 # shelves away on purpose, and the real boxes measure the product. Beyond it, it is forgetting.
-MIN_CALIBRATION_PHOTOS = 5  # fewer labelled calibration photos than this say too little to refuse on
 SYNTHETIC_GIVE_MAP = 0.03
 SYNTHETIC_GIVE_COUNT = 0.02
 
