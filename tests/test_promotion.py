@@ -71,20 +71,27 @@ def test_a_candidate_better_on_real_boxes_may_give_up_a_little_synthetic_fit():
                                                     "fixed val count error 0.0450 > 0.0300"]
 
 
-def test_real_box_scores_come_from_the_labelled_val_photos_only(tmp_path):
-    import cv2
-    import numpy as np
-
+def _real_folder(tmp_path, val: list[int], train: list[int], labelled: list[int]):
+    """A real-data folder of fixed synthetic val photos ``p0, p1, …``: ``val`` and ``train`` list
+    them, ``labelled`` get their true boxes as labels. Returns (folder, labels folder)."""
     real, labels = tmp_path / "real", tmp_path / "labels"
     (real / "images").mkdir(parents=True)
     labels.mkdir()
     photos, synth_labels = promote.fixed_validation_set(tmp_path / "work")
-    for i, photo in enumerate(photos[:3]):
-        shutil.copy(photo, real / "images" / f"p{i}.jpg")
-    (real / "val.txt").write_text("images/p0.jpg\nimages/p1.jpg\n")
-    (real / "train.txt").write_text("images/p2.jpg\n")
-    for i in (0, 2):  # p1 has no boxes yet; p2 is a train photo
+    for i in sorted({*val, *train}):
+        shutil.copy(photos[i], real / "images" / f"p{i}.jpg")
+    for split, ids in (("val", val), ("train", train)):
+        (real / f"{split}.txt").write_text("".join(f"images/p{i}.jpg\n" for i in ids))
+    for i in labelled:
         shutil.copy(synth_labels / f"{photos[i].stem}.txt", labels / f"p{i}.txt")
+    return real, labels
+
+
+def test_real_box_scores_come_from_the_labelled_val_photos_only(tmp_path):
+    import cv2
+    import numpy as np
+
+    real, labels = _real_folder(tmp_path, val=[0, 1], train=[2], labelled=[0, 2])  # p1 has no boxes yet
     assert cv2.imread(str(real / "images" / "p0.jpg")) is not None
     score = promote.real_boxes(V1, None, real, labels)
     assert score is not None
@@ -117,15 +124,7 @@ def test_the_gate_reads_the_count_on_the_calibration_photos_neither_model_was_ta
 
 
 def test_calibration_scores_come_from_the_marked_train_photos_the_model_was_not_taught_on(tmp_path):
-    real, labels = tmp_path / "real", tmp_path / "labels"
-    (real / "images").mkdir(parents=True)
-    labels.mkdir()
-    photos, synth_labels = promote.fixed_validation_set(tmp_path / "work")
-    for i, photo in enumerate(photos[:4]):
-        shutil.copy(photo, real / "images" / f"p{i}.jpg")
-        shutil.copy(synth_labels / f"{photo.stem}.txt", labels / f"p{i}.txt")
-    (real / "val.txt").write_text("images/p0.jpg\n")
-    (real / "train.txt").write_text("images/p1.jpg\nimages/p2.jpg\nimages/p3.jpg\n")
+    real, labels = _real_folder(tmp_path, val=[0], train=[1, 2, 3], labelled=[0, 1, 2, 3])
     for name in ("p0", "p1", "p2"):  # p0 is a val photo, p3 is labelled for teaching (not marked)
         (labels / f"{name}.json").write_text(json.dumps({"calibration": True}))
     score = promote.calibration_boxes(V1, None, real, labels)
