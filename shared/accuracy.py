@@ -128,6 +128,12 @@ def evaluate(model_path: Path, images: list[Path], labels_dir: Path, conf_thresh
     return metrics(predict_set(model_path, images, labels_dir, threads), conf_threshold)
 
 
+def photo_count_error(conf: np.ndarray, truth: np.ndarray, threshold: float) -> float:
+    """One photo's count error at ``threshold``: |boxes kept - products| / products (a photo
+    with products; ``truth`` holds one row per product)."""
+    return abs(int((conf >= threshold).sum()) - len(truth)) / len(truth)
+
+
 def at_threshold(photos: list[tuple[np.ndarray, np.ndarray, np.ndarray]], threshold: float) -> dict:
     """Precision, recall (IoU 0.5) and mean per-photo count error at one confidence threshold. The
     count error is over the photos with products: a photo labelled for its negatives alone has no
@@ -141,7 +147,7 @@ def at_threshold(photos: list[tuple[np.ndarray, np.ndarray, np.ndarray]], thresh
         fp += int((~m).sum())
         fn += len(truth) - int(m.sum())
         if len(truth):
-            errors.append(abs(int(keep.sum()) - len(truth)) / len(truth))
+            errors.append(photo_count_error(conf, truth, threshold))
     return {"conf_threshold": threshold, "precision": round(tp / max(tp + fp, 1), 4),
             "recall": round(tp / max(tp + fn, 1), 4),
             "count_error": round(float(np.mean(errors)), 4) if errors else 0.0}

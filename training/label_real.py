@@ -469,7 +469,7 @@ def calibrate(model: Path, sizes: list[int | None], labels: Path = LABELS, write
         size = size or int(card["input_size"])
         pred = accuracy.predict_set(model, images, labels, input_size=size)
         photos = judged(names, pred["photos"], labels)
-        per_photo = {round(float(t), 3): [abs(int((k >= t).sum()) - len(truth)) / len(truth)
+        per_photo = {round(float(t), 3): [accuracy.photo_count_error(k, truth, t)
                                           for _, k, _, truth in photos if len(truth)] for t in grid}
         # the mean of these is shared.accuracy.at_threshold's count error, without matching boxes again
         errors = {t: round(float(np.mean(e)), 4) if e else 0.0 for t, e in per_photo.items()}

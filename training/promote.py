@@ -127,7 +127,7 @@ def calibration_boxes(model: Path, input_size: int | None, real_data: Path, labe
                                 input_size=input_size)
     photos = label_real.judged(names, pred["photos"], labels)
     threshold = evaluate.metrics({**pred, "photos": photos})["conf_threshold"]
-    per_photo = {n: round(abs(int((conf >= threshold).sum()) - len(truth)) / len(truth), 4)
+    per_photo = {n: round(evaluate.photo_count_error(conf, truth, threshold), 4)
                  for n, (_, conf, _, truth) in zip(names, photos, strict=True) if len(truth)}
     return {"photos": len(per_photo), "conf_threshold": threshold,
             "count_error": round(sum(per_photo.values()) / len(per_photo), 4) if per_photo else None,
