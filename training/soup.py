@@ -51,13 +51,11 @@ def soup(a: Path, b: Path, alpha: float, out: Path) -> Path:
     offline.configure(out.parent)  # unpickling a checkpoint imports Ultralytics: keep it off the network
     import torch
 
+    from training.checkpoint_shift import state_of
+
     ck_a = torch.load(a, map_location="cpu", weights_only=False)
-    ck_b = torch.load(b, map_location="cpu", weights_only=False)
-    net_a = (ck_a.get("ema") or ck_a["model"]).float()
-    net_b = (ck_b.get("ema") or ck_b["model"]).float()
-    state_a = {k: v.numpy() for k, v in net_a.state_dict().items()}
-    state_b = {k: v.numpy() for k, v in net_b.state_dict().items()}
-    mixed = average(state_a, state_b, alpha)
+    net_a = (ck_a.get("ema") or ck_a["model"]).float()  # A's network is the vessel of the average
+    mixed = average({k: v.numpy() for k, v in net_a.state_dict().items()}, state_of(b), alpha)
     net_a.load_state_dict({k: torch.from_numpy(np.ascontiguousarray(v)) for k, v in mixed.items()})
     ck = {**ck_a, "model": net_a.half(), "ema": None, "optimizer": None, "updates": None,
           "soup": {"a": str(a), "b": str(b), "alpha": alpha}}
