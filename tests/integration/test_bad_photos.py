@@ -3,9 +3,9 @@
 The worker's own batch function (``shared.batches.process_batch``) on the real database
 and object storage, with v11 (which finds hundreds of "products" on noise: the not-a-shelf
 check must fail it) and each model the registry serves, at its size, with the limits its
-card measured (v15 finds a few boxes on noise, under the check's ``MIN_DETECTIONS``: such a
-photo is counted with those few, never as a shelf of products; v1, the tests' pin, finds
-nothing at all on noise).
+card measured (a model that finds fewer boxes on noise than the check's ``MIN_DETECTIONS``
+has the photo counted with those few, never as a shelf of products; one that finds more must
+have it refused by its card's limits; v1, the tests' pin, finds nothing at all on noise).
 """
 
 from __future__ import annotations
