@@ -89,7 +89,12 @@ class ModelCard:
         card_path = Path(model_path).with_suffix(".json")
         if not card_path.exists():
             raise FileNotFoundError(f"model card {card_path} is missing beside {model_path}")
-        raw = json.loads(card_path.read_text())
+        return cls.from_raw(json.loads(card_path.read_text()))
+
+    @classmethod
+    def from_raw(cls, raw: dict) -> ModelCard:
+        """A card from its JSON: a card file's, or one ``models/registry.json`` keeps for a version
+        no longer in the tree."""
         return cls(
             version=raw["version"],
             file=raw["file"],
