@@ -152,3 +152,29 @@ def test_a_candidate_whose_card_fails_shelf_photos_as_noise_is_refused():
     assert len(why) == 1
     assert why[0].startswith("the not-a-shelf check fails real shelf photos (train_2992.jpg)")
     assert "shelf_check" in why[0]
+
+
+def test_a_labelled_photo_is_plausible_by_its_labels_an_unlabelled_one_by_the_range():
+    """The range (40-400) was set before any photo had product boxes; on a val photo labelled whole
+    the labels say what it holds. The densest labelled val photo holds 324 products: a count of 420
+    there is a third too many (the count error says so), not an impossible count."""
+    from training import realcheck
+
+    assert realcheck.plausible(420, labelled=324)
+    assert not realcheck.plausible(420)
+    assert not realcheck.plausible(700, labelled=324) and not realcheck.plausible(150, labelled=324)
+    assert realcheck.plausible(39, labelled=60) and not realcheck.plausible(39)
+    summary = realcheck.count_summary({"a.jpg": 420, "b.jpg": 420, "c.jpg": 100}, {"a.jpg": 324})
+    assert summary["implausible"] == ["b.jpg"]
+    assert summary["share_plausible"] == round(2 / 3, 3)
+
+
+def test_the_gate_reads_the_labelled_counts_of_the_val_photos_with_boxes_only(tmp_path):
+    real, labels = _real_folder(tmp_path, val=[0, 1], train=[2], labelled=[0, 2])  # p1: no boxes yet
+    counts = promote.labelled_counts(real, labels)
+    assert counts == {"p0.jpg": len((labels / "p0.txt").read_text().splitlines())}
+    base: dict = {"map50": 0.98, "count_error": 0.03,
+                  "real_val": {"share_plausible": 1.0, "implausible": [],
+                               "hand_counted_rows": {"mean_photo_error": 0.15}}}
+    worse = {**base, "real_val": {**base["real_val"], "share_plausible": 0.98, "implausible": ["train_2992.jpg"]}}
+    assert promote.regressions(worse, base) == ["fewer plausible counts on the real val photos (train_2992.jpg)"]

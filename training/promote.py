@@ -4,7 +4,8 @@ A candidate is promoted to a mode only if, on the fixed validation set (syntheti
 photos regenerated bit-for-bit from a seed, so every model is judged on the same
 photos), its mAP50 is no lower and its count error no higher than the model the mode
 runs now, within a small tolerance; and, given the real shelf photos (``--real-data``),
-its share of plausible per-photo counts on the real val photos is no lower, none of them
+its share of plausible per-photo counts on the real val photos is no lower (40-400 products, or,
+on a photo with product boxes, within a factor of two of its labelled products), none of them
 fails the not-a-shelf check with the candidate card's limits (``shared.plausibility``), its mean
 count error per photo on the hand-counted real rows (``training/real_rows.json``) no
 higher, within a tolerance of about one product per row, and, on the real val photos
@@ -76,9 +77,10 @@ def score(model: Path, input_size: int | None, photos: list[Path], labels: Path,
         det = Detector(model, threads=1, input_size=input_size)
         detections = {p.name: det.detect(p.read_bytes()) for p in real}
         found = {name: [d.box for d in ds] for name, ds in detections.items()}
-        summary = realcheck.count_summary([len(boxes) for boxes in found.values()])
+        summary = realcheck.count_summary({name: len(boxes) for name, boxes in found.items()},
+                                          labelled_counts(real_data))
         out["real_val"] = {"photos": len(real), "median_count": float(summary["count_median"]),
-                           "share_plausible": summary["share_plausible"],
+                           "share_plausible": summary["share_plausible"], "implausible": summary["implausible"],
                            "hand_counted_rows": realcheck.hand_count_errors(found),
                            # shelf photos the worker would fail as noise, with the card's own limits
                            "not_a_shelf": sorted(n for n, ds in detections.items()
@@ -90,6 +92,16 @@ def score(model: Path, input_size: int | None, photos: list[Path], labels: Path,
         if held:
             out["calibration_boxes"] = held
     return out
+
+
+def labelled_counts(real_data: Path, labels: Path | None = None) -> dict[str, int]:
+    """Products labelled on each real val photo that has product boxes, by photo file name: where
+    they are known, a count is plausible within a factor of two of theirs (``realcheck.plausible``)."""
+    from training import label_real
+
+    labels = labels or label_real.LABELS
+    return {f"{n}.jpg": sum(1 for line in (labels / f"{n}.txt").read_text().splitlines() if line.strip())
+            for n in label_real.labelled("val", labels, real_data)}
 
 
 def real_boxes(model: Path, input_size: int | None, real_data: Path, labels: Path | None = None) -> dict | None:
@@ -152,7 +164,8 @@ def regressions(new: dict, old: dict) -> list[str]:
                    "card's shelf_check")
     if "real_val" in new and "real_val" in old:
         if new["real_val"]["share_plausible"] < old["real_val"]["share_plausible"]:
-            why.append("fewer plausible counts on the real val photos")
+            why.append("fewer plausible counts on the real val photos"
+                       + (f" ({', '.join(new['real_val']['implausible'])})" if new["real_val"].get("implausible") else ""))
         hand_new = new["real_val"]["hand_counted_rows"]["mean_photo_error"]
         hand_old = old["real_val"]["hand_counted_rows"]["mean_photo_error"]
         if hand_new > hand_old + HAND_TOLERANCE:
