@@ -164,8 +164,8 @@ def regressions(new: dict, old: dict) -> list[str]:
                    "card's shelf_check")
     if "real_val" in new and "real_val" in old:
         if new["real_val"]["share_plausible"] < old["real_val"]["share_plausible"]:
-            why.append("fewer plausible counts on the real val photos"
-                       + (f" ({', '.join(new['real_val']['implausible'])})" if new["real_val"].get("implausible") else ""))
+            names = new["real_val"].get("implausible")
+            why.append("fewer plausible counts on the real val photos" + (f" ({', '.join(names)})" if names else ""))
         hand_new = new["real_val"]["hand_counted_rows"]["mean_photo_error"]
         hand_old = old["real_val"]["hand_counted_rows"]["mean_photo_error"]
         if hand_new > hand_old + HAND_TOLERANCE:
