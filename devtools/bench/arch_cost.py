@@ -1,7 +1,7 @@
 """What a larger network would cost a photo, before any time is spent training it.
 
     python -m devtools.bench.arch_cost yolo11s.yaml --photos ../shared/data/sku110k-shelf \\
-        --baseline models/shelfwatch-v20-int8.onnx@1024 --sizes 512 640 800
+        --baseline models/shelfwatch-v22-int8.onnx@1024 --sizes 512 640 800
 
 Builds the architecture untrained (one class, ``product``), exports and quantizes it exactly as
 ``training.build`` does (ONNX with dynamic shape, INT8 calibrated on real photos), gives it a card
