@@ -97,11 +97,12 @@ def score(model: Path, input_size: int | None, photos: list[Path], labels: Path,
 def labelled_counts(real_data: Path, labels: Path | None = None) -> dict[str, int]:
     """Products labelled on each real val photo that has product boxes, by photo file name: where
     they are known, a count is plausible within a factor of two of theirs (``realcheck.plausible``)."""
+    from shared.accuracy import load_labels
     from training import label_real
 
     labels = labels or label_real.LABELS
-    return {f"{n}.jpg": sum(1 for line in (labels / f"{n}.txt").read_text().splitlines() if line.strip())
-            for n in label_real.labelled("val", labels, real_data)}
+    names = label_real.labelled("val", labels, real_data)
+    return {f"{n}.jpg": len(load_labels(labels / f"{n}.txt", 1, 1)) for n in names}
 
 
 def real_boxes(model: Path, input_size: int | None, real_data: Path, labels: Path | None = None) -> dict | None:
